@@ -1,0 +1,1 @@
+"""ehrgen.deliver"""

@@ -1,0 +1,115 @@
+"""Typed records the calling stage produces (and writes as `<sample>.calls.json`).
+
+Schema `ehrgen.calls/1`:
+{
+  "schema": "ehrgen.calls/1", "sample": str, "source": {"file": str, "sha256": str, "build": "GRCh38"},
+  "ehrgen_version": str, "mappings_version": str,
+  "genes": {GENE: GeneCall as dict}
+}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+CallStatus = Literal["called", "ambiguous", "not_called", "no_data", "outside_call"]
+STATUSES: tuple[str, ...] = ("called", "ambiguous", "not_called", "no_data", "outside_call")
+INDETERMINATE = "Indeterminate"
+
+
+@dataclass
+class PositionGenotype:
+    """The genotype read at one definition position (alleles as VCF bases, '.' = missing)."""
+
+    position: int
+    rsid: str | None
+    alleles: list[str]  # e.g. ["C", "T"]; [] when missing
+    phased: bool = False
+    missing_reason: str | None = None  # "not in file", "no-call", "filter:LowQual", ...
+
+
+@dataclass
+class Diplotype:
+    """One candidate diplotype with its interpretation."""
+
+    allele1: str
+    allele2: str | None  # None for haploid (chrX in males)
+    score: int = 0
+    functions: list[str | None] = field(default_factory=list)
+    activity_values: list[str | None] = field(default_factory=list)
+    phenotype: str | None = None
+    activity_score: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.allele1 if self.allele2 is None else f"{self.allele1}/{self.allele2}"
+
+
+@dataclass
+class GeneCall:
+    gene: str
+    status: CallStatus
+    diplotypes: list[Diplotype] = field(default_factory=list)  # every tied top-scoring candidate
+    phenotype: str | None = None  # CPIC term; "Indeterminate" when candidates disagree
+    activity_score: str | None = None
+    source: Literal["vcf", "outside"] = "vcf"
+    phased: bool = False
+    positions: list[PositionGenotype] = field(default_factory=list)
+    missing_positions: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # key the rules look up (phenotype, activity score, or allele status such as HLA-B "*57:01 positive")
+    lookup: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def diplotype_text(self) -> str:
+        return " OR ".join(d.name for d in self.diplotypes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["diplotype_text"] = self.diplotype_text
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GeneCall":
+        d = dict(d)
+        d.pop("diplotype_text", None)
+        d["diplotypes"] = [Diplotype(**x) for x in d.get("diplotypes", [])]
+        d["positions"] = [PositionGenotype(**x) for x in d.get("positions", [])]
+        return cls(**d)
+
+
+@dataclass
+class SampleCalls:
+    sample: str
+    genes: dict[str, GeneCall]
+    source_file: str = ""
+    source_sha256: str = ""
+    ehrgen_version: str = ""
+    mappings_version: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "ehrgen.calls/1",
+            "sample": self.sample,
+            "source": {"file": self.source_file, "sha256": self.source_sha256, "build": "GRCh38"},
+            "ehrgen_version": self.ehrgen_version,
+            "mappings_version": self.mappings_version,
+            "warnings": self.warnings,
+            "genes": {g: c.to_dict() for g, c in self.genes.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SampleCalls":
+        if d.get("schema") != "ehrgen.calls/1":
+            raise ValueError(f"not an ehrgen calls file (schema={d.get('schema')!r})")
+        return cls(
+            sample=d["sample"],
+            genes={g: GeneCall.from_dict(c) for g, c in d["genes"].items()},
+            source_file=d.get("source", {}).get("file", ""),
+            source_sha256=d.get("source", {}).get("sha256", ""),
+            ehrgen_version=d.get("ehrgen_version", ""),
+            mappings_version=d.get("mappings_version", ""),
+            warnings=d.get("warnings", []),
+        )
