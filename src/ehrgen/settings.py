@@ -1,0 +1,103 @@
+"""One typed settings object for the whole pipeline.
+
+Loaded from (lowest to highest precedence): embedded defaults, a TOML file (`EHRGEN_CONFIG` or
+`./ehrgen.toml`), then `EHRGEN_<SECTION>__<FIELD>` environment variables. CLI options override
+individual fields; nothing else reads the environment directly.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class CallingSettings(BaseModel):
+    genes: list[str] | None = None  # None = all supported genes
+
+
+class RulesSettings(BaseModel):
+    source: Literal["cpic", "dpwg", "both"] = "both"
+    rules_dir: Path | None = None  # default: the project's rules/
+
+
+class FhirSettings(BaseModel):
+    base_url: str | None = None
+    bearer_token: str | None = None
+    verify_tls: bool = True
+    timeout_s: float = 30.0
+    max_retries: int = 4
+    backoff_s: float = 0.5
+    # SMART backend services (client-credentials JWT)
+    smart_token_url: str | None = None
+    smart_client_id: str | None = None
+    smart_private_key: Path | None = None
+    smart_scope: str = "system/*.write"
+
+
+class MllpSettings(BaseModel):
+    host: str | None = None
+    port: int | None = None
+    timeout_s: float = 10.0
+    max_retries: int = 3
+
+
+class DeliverSettings(BaseModel):
+    outbox: Path = Path("out/outbox")
+    dead_letter: Path = Path("out/dead-letter")
+    ledger: Path = Path("out/ledger.sqlite")
+    require_consent: bool = True
+
+
+class CdsSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8090
+    fhir_url: str | None = None
+    insecure_no_auth: bool = False
+    allowed_issuers: list[str] = Field(default_factory=list)
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    pretest_card: bool = True
+
+
+class SandboxSettings(BaseModel):
+    port: int = 8080
+
+
+class Settings(BaseModel):
+    work_dir: Path = Path("out")
+    calling: CallingSettings = Field(default_factory=CallingSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    fhir: FhirSettings = Field(default_factory=FhirSettings)
+    mllp: MllpSettings = Field(default_factory=MllpSettings)
+    deliver: DeliverSettings = Field(default_factory=DeliverSettings)
+    cds: CdsSettings = Field(default_factory=CdsSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+
+def _env_overrides(prefix: str = "EHRGEN_") -> dict:
+    out: dict = {}
+    for key, value in os.environ.items():
+        if not key.startswith(prefix) or "__" not in key:
+            continue
+        section, _, field = key[len(prefix):].lower().partition("__")
+        out.setdefault(section, {})[field] = value
+    return out
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    data: dict = {}
+    cfg = path or Path(os.environ.get("EHRGEN_CONFIG", "ehrgen.toml"))
+    if cfg.is_file():
+        with cfg.open("rb") as fh:
+            data = tomllib.load(fh)
+    for section, fields in _env_overrides().items():
+        if isinstance(data.get(section), dict):
+            data[section].update(fields)
+        else:
+            data[section] = fields
+    return Settings.model_validate(data)
