@@ -33,6 +33,11 @@ def _rec(drug, source, genes, phen, action, alert, actionable, summary="", **kw)
 
 @pytest.fixture
 def patient():
+    return make_patient()
+
+
+def make_patient() -> tuple[list[SampleCalls], list[Recommendation]]:
+    """Hand-built patient: clopidogrel critical, CYP2C9 ambiguous, CYP2D6 no data, standard rows."""
     genes = {
         "CYP2C19": GeneCall(
             gene="CYP2C19", status="called", phenotype="Poor Metabolizer", activity_score=None,

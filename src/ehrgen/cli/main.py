@@ -14,6 +14,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """ehrgen: PGx calling, interpretation, FHIR/HL7 mapping and EHR delivery."""
+
+
 # one module per command group; each defines register(app)
 _COMMAND_MODULES = (
     "call", "interpret", "export", "validate", "deliver", "sandbox", "serve", "run", "replay",

@@ -1,0 +1,175 @@
+"""Records for clinical data read from CSV, HL7 v2 and FHIR: patients, sample links, consent, medications.
+
+Every source reader returns a ClinicalData; the loader merges them. Problems in the input become
+ClinicalError records (one bad record never sinks a batch). Errors name the file, where in it, and the
+field at fault, never the value: values may be names, dates of birth or identifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
+from typing import Literal
+
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC_SYSTEM = "http://www.whocc.no/atc"
+
+MedicationStatus = Literal["active", "proposed", "stopped"]
+MEDICATION_STATUSES: tuple[str, ...] = ("active", "proposed", "stopped")
+
+
+@dataclass
+class Patient:
+    """One patient. `id` is the key used by samples, consents and medications.
+
+    Identifiers are kept exactly as given (leading zeros, case, spaces inside the value).
+    """
+
+    id: str
+    identifier_system: str | None = None
+    identifier_value: str | None = None
+    family: str | None = None
+    given: str | None = None  # given names joined by one space
+    birth_date: date | None = None
+    sex: str | None = None  # FHIR administrative gender: male | female | other | unknown
+
+    def updated_with(self, other: Patient) -> Patient:
+        """This patient with every field `other` knows (not None) taken from `other` (an A08 update)."""
+        changes = {f.name: getattr(other, f.name) for f in fields(other) if getattr(other, f.name) is not None}
+        return replace(self, **changes)
+
+    def __repr__(self) -> str:  # why: keep names and birth dates out of tracebacks and debug logs
+        return f"Patient(id=<{len(self.id)} chars>)"
+
+
+@dataclass(frozen=True)
+class SampleLink:
+    sample_id: str
+    patient_id: str
+
+
+@dataclass
+class Consent:
+    """Whether results may be returned to the patient's record. `source` says where it was read."""
+
+    patient_id: str
+    return_results: bool
+    date: date | None
+    source: str
+
+
+@dataclass
+class Medication:
+    patient_id: str
+    status: MedicationStatus
+    drug_text: str | None
+    codes: list[tuple[str, str]] = field(default_factory=list)  # (system, code); RXNORM_SYSTEM, ATC_SYSTEM or as given
+    order_id: str | None = None
+    authored: date | None = None
+
+    def code(self, system: str) -> str | None:
+        """The first code in `system`, if any."""
+        return next((c for s, c in self.codes if s == system), None)
+
+
+@dataclass(frozen=True)
+class ClinicalError:
+    """One problem in the input. `location`: "line 4", "message 2 PID", "entry 3 (Patient/p1)" ..."""
+
+    file: str
+    location: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.location}" if self.location else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+def _later_consent(old: Consent, new: Consent) -> Consent:
+    """The consent that stands when a patient has two: the later date; on a tie, a refusal wins (safe side)."""
+    old_key = old.date or date.min
+    new_key = new.date or date.min
+    if new_key != old_key:
+        return new if new_key > old_key else old
+    if old.return_results != new.return_results:
+        return old if not old.return_results else new
+    return new
+
+
+@dataclass
+class ClinicalData:
+    patients: dict[str, Patient] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)  # sample_id -> patient_id
+    consents: dict[str, Consent] = field(default_factory=dict)  # patient_id -> Consent
+    medications: list[Medication] = field(default_factory=list)
+    errors: list[ClinicalError] = field(default_factory=list)
+
+    # --- building -----------------------------------------------------------------------------------
+    def add_patient(self, patient: Patient) -> None:
+        """Add a patient, or update the known one field by field (later messages win, e.g. ADT^A08)."""
+        known = self.patients.get(patient.id)
+        self.patients[patient.id] = known.updated_with(patient) if known else patient
+
+    def add_link(self, link: SampleLink, file: str = "", location: str = "") -> None:
+        """Link a sample to a patient; a sample already linked to another patient is an error (first kept)."""
+        known = self.links.get(link.sample_id)
+        if known is not None and known != link.patient_id:
+            self.errors.append(
+                ClinicalError(file, location, "sample_id", "sample is already linked to a different patient; first link kept")
+            )
+            return
+        self.links[link.sample_id] = link.patient_id
+
+    def add_consent(self, consent: Consent) -> None:
+        known = self.consents.get(consent.patient_id)
+        self.consents[consent.patient_id] = _later_consent(known, consent) if known else consent
+
+    def add_medication(self, med: Medication) -> None:
+        """Add a medication; one with the same patient and order id replaces the earlier (a status update)."""
+        if med.order_id is not None:
+            for i, old in enumerate(self.medications):
+                if old.order_id == med.order_id and old.patient_id == med.patient_id:
+                    self.medications[i] = med
+                    return
+        self.medications.append(med)
+
+    def merge(self, other: ClinicalData) -> ClinicalData:
+        """A new ClinicalData with `other` read after this one (its patient fields and order updates win)."""
+        out = ClinicalData(
+            patients=dict(self.patients),
+            links=dict(self.links),
+            consents=dict(self.consents),
+            medications=list(self.medications),
+            errors=list(self.errors),
+        )
+        for patient in other.patients.values():
+            out.add_patient(patient)
+        for sample_id, patient_id in other.links.items():
+            out.add_link(SampleLink(sample_id, patient_id), "(merge)", "")
+        for consent in other.consents.values():
+            out.add_consent(consent)
+        for med in other.medications:
+            out.add_medication(med)
+        out.errors.extend(other.errors)
+        return out
+
+    # --- queries ------------------------------------------------------------------------------------
+    def has_consent(self, patient_id: str) -> bool:
+        """True only for a consent record that permits returning results: no record means no release."""
+        consent = self.consents.get(patient_id)
+        return consent is not None and consent.return_results
+
+    def patient_for_sample(self, sample_id: str) -> Patient | None:
+        patient_id = self.links.get(sample_id)
+        return self.patients.get(patient_id) if patient_id is not None else None
+
+    def medications_for(self, patient_id: str) -> list[Medication]:
+        return [m for m in self.medications if m.patient_id == patient_id]
+
+    def summary(self) -> str:
+        """Counts only (safe to log)."""
+        return (
+            f"{len(self.patients)} patients, {len(self.links)} sample links, {len(self.consents)} consents, "
+            f"{len(self.medications)} medications, {len(self.errors)} errors"
+        )

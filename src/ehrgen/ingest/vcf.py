@@ -1,0 +1,338 @@
+"""Read genotypes at the PGx definition positions from a VCF/BCF/gVCF with cyvcf2.
+
+Expected normalisation: GRCh38, variants at the definitions' positions with their anchor base (as
+`bcftools norm -f GRCh38.fa -m+` produces: left-aligned, multi-allelic sites joined). Split multi-allelic
+records at one position are joined here. Indels written with a different but equivalent trailing context
+(e.g. `C>CAT` for `CAT>CATAT`) are recognised; a record that overlaps a definition position without starting
+there is reported as a per-position warning, never silently matched.
+
+Genotype codes per (sample, position): 0.. = allele index in the definition (0 = REF); MISSING (-1); UNDOC (-2)
+an ALT allele not in the definitions; PARTIAL (-3) the unknown half of a partial genotype such as `1/.`;
+ABSENT (-9) the second allele of a haploid call.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ehrgen.errors import InputError
+from ehrgen.pgx.definitions import Definitions
+
+MISSING, UNDOC, PARTIAL, ABSENT = -1, -2, -3, -9
+
+# GRCh37 vs GRCh38 lengths of contigs that carry PGx genes
+GRCH37_LENGTHS = {"1": 249250621, "2": 243199373, "4": 191154276, "6": 171115067, "7": 159138663,
+                  "8": 146364022, "10": 135534747, "12": 133851895, "13": 115169878, "16": 90354753,
+                  "19": 59128983, "22": 51304566, "X": 155270560}
+GRCH38_LENGTHS = {"1": 248956422, "2": 242193529, "4": 190214555, "6": 170805979, "7": 159345973,
+                  "8": 145138636, "10": 133797422, "12": 133275309, "13": 114364328, "16": 90338345,
+                  "19": 58617616, "22": 50818468, "X": 156040895}
+SYMBOLIC_REF_BLOCK = {"<NON_REF>", "<*>", "."}
+
+
+def norm_chrom(chrom: str) -> str:
+    c = chrom[3:] if chrom.lower().startswith("chr") else chrom
+    return "M" if c in ("MT", "M") else c
+
+
+@dataclass
+class GeneGenotypes:
+    """Genotype codes for one gene: arrays of shape (n_samples, n_positions)."""
+
+    a1: np.ndarray
+    a2: np.ndarray
+    phased: np.ndarray  # bool
+    ps: np.ndarray  # int64 phase set (0 = none given)
+    file_missing: dict[int, str] = field(default_factory=dict)  # position index -> reason for all samples
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GenotypeBatch:
+    path: str
+    samples: list[str]
+    genes: dict[str, GeneGenotypes]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Site:
+    gene: str
+    index: int
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(str(path), "file not found")
+    if path.is_dir():
+        raise InputError(str(path), "is a directory, expected a VCF file")
+    with path.open("rb") as fh:
+        head = fh.read(2)
+    if head == b"\x1f\x8b":
+        try:  # a truncated bgzip/gzip stream fails here with a clear message instead of a C-level abort
+            with gzip.open(path, "rb") as gz:
+                while gz.read(1 << 20):
+                    pass
+        except (EOFError, OSError, gzip.BadGzipFile) as exc:
+            raise InputError(str(path), f"corrupt or truncated gzip/bgzip data ({exc.__class__.__name__})") from None
+        with gzip.open(path, "rt", errors="replace") as gz:
+            first = gz.readline()
+    elif head == b"BC":  # BCF
+        return
+    else:
+        with path.open("rt", errors="replace") as fh:
+            first = fh.readline()
+    if not first.startswith("##fileformat=VCF"):
+        raise InputError(str(path), "missing VCF header: the first line must be '##fileformat=VCFv4.x'", line=1)
+
+
+def _check_build(path: Path, raw_header: str) -> None:
+    for line in raw_header.splitlines():
+        low = line.lower()
+        if low.startswith("##reference") or low.startswith("##assembly") or (
+                low.startswith("##contig") and "assembly=" in low):
+            if any(tag in low for tag in ("grch37", "hg19", "b37", "hs37", "human_g1k_v37")):
+                raise InputError(str(path), "GRCh37/hg19 input: ehrgen needs GRCh38 coordinates "
+                                            "(lift over or re-align, then normalise)")
+        if low.startswith("##contig=<"):
+            fields = dict(kv.split("=", 1) for kv in line[10:].rstrip(">").split(",") if "=" in kv)
+            c = norm_chrom(fields.get("ID", ""))
+            try:
+                length = int(fields.get("length", "0"))
+            except ValueError:
+                continue
+            if c in GRCH37_LENGTHS and length == GRCH37_LENGTHS[c] and length != GRCH38_LENGTHS[c]:
+                raise InputError(str(path), f"contig {fields.get('ID')} has the GRCh37 length {length}: "
+                                            "ehrgen needs GRCh38 input")
+
+
+def _index_exists(path: Path) -> bool:
+    s = str(path)
+    return any(os.path.exists(s + ext) for ext in (".tbi", ".csi"))
+
+
+def read_genotypes(path: Path | str, definitions: Definitions, samples: list[str] | None = None,
+                   genes: list[str] | None = None) -> GenotypeBatch:
+    """Read every definition position of `genes` for `samples` (default: all) in one pass over the file."""
+    from cyvcf2 import VCF  # imported here: cyvcf2 import is the slow part of start-up
+
+    path = Path(path)
+    _check_readable(path)
+    try:
+        vcf = VCF(str(path), gts012=False, lazy=True, threads=1)
+    except (OSError, IOError) as exc:
+        raise InputError(str(path), f"cannot be read as VCF/BCF: {exc}") from None
+    raw_header = vcf.raw_header
+    _check_build(path, raw_header)
+    all_samples = list(vcf.samples)
+    if not all_samples:
+        raise InputError(str(path), "has no samples (no genotype columns after FORMAT)")
+    if samples:
+        unknown = [s for s in samples if s not in all_samples]
+        if unknown:
+            raise InputError(str(path), f"sample(s) not found: {', '.join(unknown)} "
+                                        f"(file has {len(all_samples)} sample(s))")
+        vcf.set_samples(samples)
+        chosen = list(samples)
+        # cyvcf2 returns columns in file order after set_samples
+        order = [s for s in all_samples if s in set(samples)]
+        reorder = np.array([order.index(s) for s in chosen])
+    else:
+        chosen, reorder = all_samples, None
+    n = len(chosen)
+    gene_names = [g for g in (genes or definitions.vcf_genes) if definitions.genes[g].call_mode != "outside_only"]
+
+    # site index: chrom -> sorted positions -> sites
+    sites: dict[str, dict[int, list[_Site]]] = {}
+    out: dict[str, GeneGenotypes] = {}
+    for g in gene_names:
+        gd = definitions.genes[g]
+        p = len(gd.positions)
+        out[g] = GeneGenotypes(
+            a1=np.full((n, p), MISSING, dtype=np.int8), a2=np.full((n, p), MISSING, dtype=np.int8),
+            phased=np.zeros((n, p), dtype=bool), ps=np.zeros((n, p), dtype=np.int64))
+        chrom = norm_chrom(gd.chromosome or "")
+        for i, pdef in enumerate(gd.positions):
+            sites.setdefault(chrom, {}).setdefault(pdef.pos, []).append(_Site(g, i))
+    sorted_pos = {c: sorted(d) for c, d in sites.items()}
+    seen: dict[tuple[str, int], int] = {}  # (gene, index) -> number of real records seen
+    block_filled: set[tuple[str, int]] = set()
+    ref_mismatch = [0, 0]
+    batch_warnings: list[str] = []
+
+    contig_names = {norm_chrom(c): c for c in (vcf.seqnames or [])}
+    if _index_exists(path) and contig_names:
+        def regions():
+            for c, plist in sorted_pos.items():
+                name = contig_names.get(c)
+                if name is None:
+                    continue
+                yield from vcf(f"{name}:{plist[0]}-{plist[-1]}")
+        records = regions()
+    else:
+        records = iter(vcf)
+
+    try:
+        for rec in records:
+            chrom = norm_chrom(rec.CHROM)
+            by_pos = sites.get(chrom)
+            if by_pos is None:
+                continue
+            pos = rec.POS
+            alts = rec.ALT
+            # a gVCF reference block, or a monomorphic (ALT '.') site: reference calls for what it covers
+            if not alts or all(a in SYMBOLIC_REF_BLOCK for a in alts):
+                plist = sorted_pos[chrom]
+                lo, hi = bisect_left(plist, pos), bisect_right(plist, rec.end)
+                if lo == hi:
+                    continue
+                _apply_block(rec, plist[lo:hi], by_pos, out, seen, block_filled, reorder)
+                continue
+            if pos not in by_pos:
+                # a REF spanning a definition position without starting there: cannot be matched safely
+                if len(rec.REF) > 1:
+                    plist = sorted_pos[chrom]
+                    lo, hi = bisect_right(plist, pos), bisect_right(plist, pos + len(rec.REF) - 1)
+                    for p in plist[lo:hi]:
+                        for s in by_pos[p]:
+                            out[s.gene].warnings.append(
+                                f"position {p}: a record at {chrom}:{pos} overlaps it without starting there; "
+                                "normalise the VCF (bcftools norm -f GRCh38) so it can be matched")
+                continue
+            for s in by_pos[pos]:
+                pdef = definitions.genes[s.gene].positions[s.index]
+                ref_mismatch[1] += 1
+                if rec.REF.upper()[0] != pdef.ref.upper()[0]:
+                    ref_mismatch[0] += 1
+                _apply_record(rec, s, pdef, out[s.gene], seen, reorder)
+    except Exception as exc:  # cyvcf2/htslib raise plain exceptions on malformed records
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(str(path), f"malformed VCF record ({exc})") from None
+
+    if ref_mismatch[1] >= 5 and ref_mismatch[0] / ref_mismatch[1] > 0.5:
+        raise InputError(str(path), f"REF bases disagree with GRCh38 at {ref_mismatch[0]} of {ref_mismatch[1]} "
+                                    "PGx positions: the file is probably not GRCh38")
+    for g in gene_names:
+        gd = definitions.genes[g]
+        for i, pdef in enumerate(gd.positions):
+            if (g, i) not in seen and (g, i) not in block_filled:
+                out[g].file_missing.setdefault(i, "not in file")
+    return GenotypeBatch(path=str(path), samples=chosen, genes=out, warnings=batch_warnings)
+
+
+def _gt_array(rec, reorder):
+    arr = rec.genotype.array() if rec.genotype is not None else None
+    if arr is None:
+        raise ValueError(f"record {rec.CHROM}:{rec.POS} has no GT field")
+    if reorder is not None:
+        arr = arr[reorder]
+    return arr
+
+
+def _ps_array(rec, n, reorder):
+    try:
+        ps = rec.format("PS")
+    except KeyError:
+        ps = None
+    if ps is None:
+        return np.zeros(n, dtype=np.int64)
+    ps = np.asarray(ps).reshape(len(ps), -1)[:, 0].astype(np.int64)
+    ps[ps < 0] = 0
+    if reorder is not None:
+        ps = ps[reorder]
+    return ps
+
+
+def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder) -> None:
+    i = site.index
+    key = (site.gene, i)
+    filt = rec.FILTER
+    if filt not in (None, "PASS", "."):
+        gg.file_missing[i] = f"filter:{filt}"
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] == 1:
+            gg.a1[:, i] = MISSING
+            gg.a2[:, i] = MISSING
+        return
+    # map VCF allele index -> definition code
+    vcf_alleles = [rec.REF, *rec.ALT]
+    codes = []
+    for k, allele in enumerate(vcf_alleles):
+        if allele.startswith("<") or allele == "*":
+            codes.append(MISSING)
+        else:
+            codes.append(pdef.code_of(rec.REF, allele) if k else 0)
+    if not pdef.ref.upper().startswith(rec.REF.upper()[0]):
+        gg.warnings.append(f"position {pdef.pos}: VCF REF does not match the definition's REF")
+    lut = np.array(codes + [MISSING], dtype=np.int8)  # index -1 -> MISSING
+    gt = _gt_array(rec, reorder)
+    c1 = gt[:, 0]
+    c2 = gt[:, 1] if gt.shape[1] > 2 else np.full(len(gt), -2)
+    phased = gt[:, -1].astype(bool)
+    a1 = np.where(c1 >= 0, lut[np.clip(c1, 0, len(codes) - 1)], MISSING).astype(np.int8)
+    a2 = np.where(c2 >= 0, lut[np.clip(c2, 0, len(codes) - 1)], np.where(c2 == -2, ABSENT, MISSING)).astype(np.int8)
+    # partial genotypes: '0/.' is missing; 'x/.' (x != 0) keeps the ALT with an unknown partner
+    part1 = (a1 == MISSING) & (a2 >= 1)
+    part2 = (a2 == MISSING) & (a1 >= 1)
+    ref_partial = ((a1 == MISSING) & (a2 == 0)) | ((a2 == MISSING) & (a1 == 0))
+    a1 = np.where(part1, PARTIAL, a1)
+    a2 = np.where(part2, PARTIAL, a2)
+    a1 = np.where(ref_partial, MISSING, a1)
+    a2 = np.where(ref_partial, MISSING, a2)
+    ps = _ps_array(rec, len(gt), reorder)
+    n_seen = seen.get(key, 0)
+    seen[key] = n_seen + 1
+    if n_seen == 0 or i in gg.file_missing:
+        gg.file_missing.pop(i, None)
+        gg.a1[:, i], gg.a2[:, i], gg.phased[:, i], gg.ps[:, i] = a1, a2, phased, ps
+        return
+    # a second record at the same position (split multi-allelic): join the non-reference alleles
+    o1, o2 = gg.a1[:, i].copy(), gg.a2[:, i].copy()
+    for j in range(len(a1)):
+        old, new = [o1[j], o2[j]], [a1[j], a2[j]]
+        if MISSING in old or MISSING in new:
+            gg.a1[j, i] = gg.a2[j, i] = MISSING
+            continue
+        nonref = [x for x in old + new if x not in (0, ABSENT)]
+        haploid = ABSENT in old
+        slots = 1 if haploid else 2
+        if len(nonref) > slots:
+            gg.a1[j, i] = gg.a2[j, i] = MISSING
+            gg.warnings.append(f"position {pdef.pos}: more alleles than the ploidy across split records")
+            continue
+        merged = nonref + [0] * (slots - len(nonref))
+        gg.a1[j, i] = merged[0]
+        gg.a2[j, i] = merged[1] if slots == 2 else ABSENT
+        gg.phased[j, i] = gg.phased[j, i] and phased[j]
+
+
+def _apply_block(rec, positions: list[int], by_pos, out, seen, block_filled, reorder) -> None:
+    """A gVCF reference block: a reference call at every definition position it covers (not yet seen)."""
+    filt = rec.FILTER
+    gt = _gt_array(rec, reorder)
+    c1 = gt[:, 0]
+    c2 = gt[:, 1] if gt.shape[1] > 2 else np.full(len(gt), -2)
+    ok = filt in (None, "PASS", ".")
+    a1 = np.where((c1 == 0) & ok, 0, MISSING).astype(np.int8)
+    a2 = np.where(c2 == -2, ABSENT, np.where((c2 == 0) & ok, 0, MISSING)).astype(np.int8)
+    both_missing = (a1 == MISSING) | (a2 == MISSING)
+    a1 = np.where(both_missing, MISSING, a1)
+    a2 = np.where(both_missing & (a2 != ABSENT), MISSING, a2)
+    for p in positions:
+        for s in by_pos[p]:
+            key = (s.gene, s.index)
+            if key in seen:  # a real record wins over a block
+                continue
+            gg = out[s.gene]
+            gg.a1[:, s.index], gg.a2[:, s.index] = a1, a2
+            gg.phased[:, s.index] = False
+            block_filled.add(key)
+            if not ok:
+                gg.file_missing[s.index] = f"filter:{filt}"

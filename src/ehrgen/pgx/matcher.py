@@ -1,0 +1,380 @@
+"""Named-allele matching for one gene and one sample's genotype pattern (pure functions, no I/O).
+
+Semantics follow PharmCAT's documented Named Allele Matcher:
+- a position missing from the data is dropped from consideration, never assumed reference; an allele whose
+  defining positions are all missing cannot be matched; scores count the defined positions still present;
+- unphased data: every pair of named alleles consistent with the genotypes is a candidate; all top-scoring
+  pairs are returned (ties are reported, not broken);
+- phased data: each strand is matched on its own;
+- DPYD and RYR1: per-strand variant lists and the lowest-function rule (see `_call_variant_list`);
+- no consistent pair: "not_called".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ehrgen.ingest.vcf import ABSENT, MISSING, PARTIAL, UNDOC
+from ehrgen.pgx.definitions import GeneDefinition
+from ehrgen.pgx.model import INDETERMINATE, Diplotype, GeneCall, PositionGenotype
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One sample's genotype codes at a gene's positions."""
+
+    a1: np.ndarray
+    a2: np.ndarray
+    phased: np.ndarray
+    ps: np.ndarray
+
+
+def natural_key(name: str) -> tuple:
+    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name))
+
+
+def order_pair(gd: GeneDefinition, a: str, b: str) -> tuple[str, str]:
+    """Lower-numbered first for star alleles; the reference allele first for named variants."""
+    ref = gd.reference_allele.name if gd.alleles else None
+    if not a.startswith("*") or not b.startswith("*"):
+        if b == ref and a != ref:
+            return b, a
+        if a == ref:
+            return a, b
+    return (a, b) if natural_key(a) <= natural_key(b) else (b, a)
+
+
+def _bases(gd: GeneDefinition, i: int, code: int) -> str:
+    if code == MISSING:
+        return "."
+    if code == UNDOC:
+        return "?"
+    if code == PARTIAL:
+        return "."
+    return gd.positions[i].alleles[code]
+
+
+def describe_positions(gd: GeneDefinition, pat: Pattern, file_missing: dict[int, str]) -> list[PositionGenotype]:
+    out = []
+    for i, pdef in enumerate(gd.positions):
+        c1, c2 = int(pat.a1[i]), int(pat.a2[i])
+        missing = c1 == MISSING or c2 == MISSING
+        alleles = [] if missing else [_bases(gd, i, c1)] + ([] if c2 == ABSENT else [_bases(gd, i, c2)])
+        reason = file_missing.get(i) or ("no-call" if missing else None)
+        out.append(PositionGenotype(pdef.pos, pdef.rsid, alleles, bool(pat.phased[i]), reason))
+    return out
+
+
+def _function_of(gd: GeneDefinition, name: str) -> tuple[str | None, str | None]:
+    fn = gd.functions.get(name, {})
+    return fn.get("function"), fn.get("activity_value")
+
+
+def _make_diplotype(gd: GeneDefinition, names: list[str], score: int, table: dict | None = None) -> Diplotype:
+    if len(names) == 2:
+        a, b = order_pair(gd, names[0], names[1])
+        names = [a, b]
+    if table is None:
+        pheno, score_as = gd.phenotype_of(names)
+    else:
+        hit = table.get("/".join(sorted(names)))
+        pheno, score_as = (hit[0], hit[1]) if hit else (None, None)
+    fns = [_function_of(gd, n) for n in names]
+    return Diplotype(
+        allele1=names[0], allele2=names[1] if len(names) == 2 else None, score=score,
+        functions=[f for f, _ in fns], activity_values=[av for _, av in fns],
+        phenotype=pheno, activity_score=score_as,
+    )
+
+
+def summarise(gene: str, diplotypes: list[Diplotype], warnings: list[str]) -> tuple[str, str | None, str | None]:
+    """Status, consensus phenotype ("Indeterminate" when candidates disagree) and activity score."""
+    if not diplotypes:
+        return "not_called", None, None
+    phenos = {d.phenotype for d in diplotypes}
+    scores = {d.activity_score for d in diplotypes}
+    status = "called" if len(diplotypes) == 1 else "ambiguous"
+    if len(phenos) == 1:
+        phenotype = next(iter(phenos))
+    else:
+        phenotype = INDETERMINATE
+        warnings.append(
+            f"{gene}: tied diplotypes give different phenotypes ("
+            + "; ".join(f"{d.name}: {d.phenotype or 'no phenotype'}" for d in diplotypes)
+            + "); phased data or a targeted test would resolve it")
+    activity = next(iter(scores)) if len(scores) == 1 else None
+    if phenotype is None and len(phenos) == 1:
+        warnings.append(f"{gene}: no phenotype is defined for {diplotypes[0].name} in the CPIC tables")
+    return status, phenotype, activity
+
+
+def lookup_keys(call: GeneCall) -> dict[str, str]:
+    """What rules may key on: only determinate values are given."""
+    keys: dict[str, str] = {}
+    if call.phenotype and call.phenotype != INDETERMINATE:
+        keys["phenotype"] = call.phenotype
+    if call.activity_score:
+        keys["activity_score"] = call.activity_score
+    if len(call.diplotypes) == 1:
+        keys["diplotype"] = call.diplotypes[0].name
+    return keys
+
+
+def call_gene(gd: GeneDefinition, pat: Pattern, file_missing: dict[int, str] | None = None,
+              extra_warnings: list[str] | None = None) -> GeneCall:
+    file_missing = file_missing or {}
+    warnings: list[str] = list(extra_warnings or [])
+    positions = describe_positions(gd, pat, file_missing)
+    a1, a2 = pat.a1.astype(np.int16), pat.a2.astype(np.int16)
+    missing = (a1 == MISSING) | (a2 == MISSING)
+    missing_positions = [gd.positions[i].pos for i in np.nonzero(missing)[0]]
+    base = dict(gene=gd.gene, positions=positions, missing_positions=missing_positions)
+    if missing.all():
+        return GeneCall(status="no_data", warnings=warnings + [f"{gd.gene}: no data at any defining position"],
+                        **base)
+    if missing_positions:
+        warnings.append(f"{gd.gene}: {len(missing_positions)} of {len(gd.positions)} defining positions missing; "
+                        "they were not assumed reference")
+    req_missing = [p for p in gd.required_positions if p in set(missing_positions)]
+    if req_missing:
+        warnings.append(f"{gd.gene}: required position(s) {', '.join(map(str, req_missing))} missing")
+        return GeneCall(status="not_called", warnings=warnings, **base)
+
+    undoc = (a1 == UNDOC) | (a2 == UNDOC)
+    if undoc.any():
+        where = ", ".join(str(gd.positions[i].pos) for i in np.nonzero(undoc)[0])
+        if gd.undocumented_as_reference:
+            warnings.append(f"{gd.gene}: allele(s) not in the definitions at {where} treated as reference "
+                            "(PharmCAT rule for this gene)")
+            a1 = np.where(a1 == UNDOC, 0, a1)
+            a2 = np.where(a2 == UNDOC, 0, a2)
+        else:
+            warnings.append(f"{gd.gene}: allele(s) not in the definitions at {where}: cannot be called")
+            return GeneCall(status="not_called", warnings=warnings, **base)
+
+    present = np.nonzero(~missing)[0]
+    c1, c2 = a1[present], a2[present]
+    haploid_mask = c2 == ABSENT
+    if haploid_mask.any() and not haploid_mask.all():
+        warnings.append(f"{gd.gene}: mixed haploid and diploid genotypes: cannot be called")
+        return GeneCall(status="not_called", warnings=warnings, **base)
+    haploid = bool(haploid_mask.all())
+    if haploid and not gd.haploid_capable:
+        warnings.append(f"{gd.gene}: haploid genotypes on an autosomal gene: cannot be called")
+        return GeneCall(status="not_called", warnings=warnings, **base)
+    het = (c1 != c2) & ~haploid_mask
+    ph = pat.phased[present]
+    ps = pat.ps[present]
+    phased = bool(het.sum() >= 2 and ph[het].all() and len(set(ps[het].tolist())) == 1)
+
+    if gd.call_mode == "variant_list":
+        diplotypes, mode_warnings, phased_out = _call_variant_list(gd, present, c1, c2, haploid, het, phased)
+        warnings += mode_warnings
+    else:
+        diplotypes = _call_star(gd, present, c1, c2, haploid, phased)
+        phased_out = phased
+        if len(diplotypes) > 1 and gd.unphased_priorities:
+            names = {d.name for d in diplotypes}
+            for prio in gd.unphased_priorities:
+                if set(prio["candidates"]) <= names:
+                    warnings.append(f"{gd.gene}: PharmCAT's population-frequency default among these would be "
+                                    f"{prio['pick']}; all tied candidates are reported")
+                    break
+    fallback = None
+    if not diplotypes and gd.special.get("fallback_rsid"):
+        fallback = _fallback(gd, present, c1, c2, warnings)
+    status, phenotype, activity = summarise(gd.gene, diplotypes, warnings)
+    call = GeneCall(status=status, diplotypes=diplotypes, phenotype=phenotype, activity_score=activity,
+                    phased=phased_out, warnings=warnings, **base)
+    call.lookup = lookup_keys(call)
+    if fallback:
+        call.phenotype, call.lookup = fallback, {"phenotype": fallback, "fallback": gd.special["fallback_rsid"]}
+    return call
+
+
+def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.ndarray, haploid: bool,
+               phased: bool) -> list[Diplotype]:
+    masks = gd.masks[:, present]
+    defined = gd.defined[:, present]
+    scores = defined.sum(axis=1)
+    eligible = np.array([(not a.structural_variant) and (a.reference or scores[k] > 0)
+                         for k, a in enumerate(gd.alleles)])
+    b1 = np.where(c1 >= 0, np.left_shift(1, np.clip(c1, 0, 15)), 0).astype(np.uint16)
+    b2 = np.where(c2 >= 0, np.left_shift(1, np.clip(c2, 0, 15)), 0).astype(np.uint16)
+    ok1 = (masks & b1) != 0
+    ok2 = (masks & b2) != 0
+    names = [a.name for a in gd.alleles]
+    pairs: list[tuple[int, int]] = []
+    if haploid:
+        cand = np.nonzero(eligible & ok1.all(axis=1))[0]
+        if len(cand) == 0:
+            return []
+        best = scores[cand].max()
+        return [_make_diplotype(gd, [names[k]], int(scores[k])) for k in cand if scores[k] == best]
+    if phased:
+        s1 = np.nonzero(eligible & ok1.all(axis=1))[0]
+        s2 = np.nonzero(eligible & ok2.all(axis=1))[0]
+        pairs = [(i, j) for i in s1 for j in s2]
+    else:
+        cand = np.nonzero(eligible & (ok1 | ok2).all(axis=1))[0]
+        if len(cand) == 0:
+            return []
+        o1, o2 = ok1[cand], ok2[cand]
+        valid = ((o1[:, None, :] & o2[None, :, :]) | (o2[:, None, :] & o1[None, :, :])).all(axis=2)
+        ii, jj = np.nonzero(np.triu(valid))
+        pairs = [(int(cand[i]), int(cand[j])) for i, j in zip(ii, jj)]
+    if not pairs:
+        return []
+    totals = [int(scores[i] + scores[j]) for i, j in pairs]
+    best = max(totals)
+    seen: set[tuple[str, str]] = set()
+    out: list[Diplotype] = []
+    for (i, j), t in zip(pairs, totals):
+        if t != best:
+            continue
+        key = order_pair(gd, names[i], names[j])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(_make_diplotype(gd, list(key), t))
+    out.sort(key=lambda d: (natural_key(d.allele1), natural_key(d.allele2 or "")))
+    return out
+
+
+def _variant_alleles(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.ndarray,
+                     warnings: list[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Non-reference named alleles with their (present) defining positions: (name, local idx, masks)."""
+    pos_index = {int(p): k for k, p in enumerate(present)}
+    rsid_local = {gd.positions[int(p)].rsid: k for k, p in enumerate(present)}
+    prefer = gd.special.get("prefer_position")
+    out = []
+    for a in gd.alleles:
+        if a.reference or a.structural_variant:
+            continue
+        idx = [pos_index[int(p)] for p in np.nonzero(a.defined)[0] if int(p) in pos_index]
+        all_defined = np.nonzero(a.defined)[0]
+        if prefer and prefer["allele_contains"] in a.name:
+            prim, sec = rsid_local.get(prefer["primary_rsid"]), rsid_local.get(prefer["secondary_rsid"])
+            if prim is not None:
+                if sec is not None:
+                    k_all = [k for k in idx if k != sec]
+                    carriers_p = _strand_has(a.masks[present[prim]], c1[prim], c2[prim])
+                    carriers_s = _strand_has(a.masks[present[sec]], c1[sec], c2[sec])
+                    if sum(carriers_p) != sum(carriers_s):
+                        warnings.append(f"{gd.gene}: {a.name}: the intronic ({prefer['primary_rsid']}) and exonic "
+                                        f"({prefer['secondary_rsid']}) SNPs disagree; the intronic SNP is used")
+                    idx = k_all
+                else:
+                    warnings.append(f"{gd.gene}: {a.name}: exonic SNP {prefer['secondary_rsid']} missing; "
+                                    f"called from {prefer['primary_rsid']}")
+            elif sec is not None:
+                warnings.append(f"{gd.gene}: {a.name}: intronic SNP {prefer['primary_rsid']} missing; called from "
+                                f"the exonic SNP only: genotype {prefer['primary_rsid']} to confirm")
+        elif len(idx) < len(all_defined):
+            continue  # some defining positions missing: cannot be asserted present or absent
+        if not idx:
+            continue
+        out.append((a.name, np.array(idx), a.masks))
+    return out
+
+
+def _strand_has(mask: int, x: int, y: int) -> tuple[bool, bool]:
+    return (x >= 0 and bool(mask & (1 << x))), (y >= 0 and bool(mask & (1 << y)))
+
+
+def _call_variant_list(gd: GeneDefinition, present, c1, c2, haploid, het, phased):
+    """DPYD/RYR1: list variants per strand; phenotype from the lowest-function variant(s)."""
+    warnings: list[str] = []
+    ref = gd.reference_allele.name
+    variants = _variant_alleles(gd, present, c1, c2, warnings)
+    effectively_phased = phased or het.sum() <= 1
+    strand1: list[str] = []
+    strand2: list[str] = []
+    detected: list[str] = []
+    for name, idx, masks in variants:
+        m = masks[present[idx]]
+        # the variant must differ from the reference at the position to count as carried
+        on1 = all((c1[k] >= 0) and bool(mm & (1 << int(c1[k]))) and int(c1[k]) != 0 for k, mm in zip(idx, m))
+        on2 = all((c2[k] >= 0) and bool(mm & (1 << int(c2[k]))) and int(c2[k]) != 0 for k, mm in zip(idx, m))
+        if not effectively_phased:
+            # unphased: count copies position by position (a homozygous variant is listed twice)
+            copies = min(int((c1[k] >= 0 and bool(mm & (1 << int(c1[k]))) and c1[k] != 0))
+                         + int((c2[k] >= 0 and bool(mm & (1 << int(c2[k]))) and c2[k] != 0))
+                         for k, mm in zip(idx, m))
+            detected += [name] * copies
+            continue
+        if het.sum() == 1 and not phased and on1 and not on2:
+            on1, on2 = False, True  # a single heterozygous variant: put it on the second strand
+        if on1:
+            strand1.append(name)
+        if on2:
+            strand2.append(name)
+    if haploid:
+        names = [_strand_name(strand1, ref)]
+        lookup = [_lowest(gd, strand1, ref)]
+        d = _make_diplotype(gd, lookup, 0)
+        d.allele1 = names[0]
+        return [d], warnings, True
+    if effectively_phased:
+        s1, s2 = _strand_name(strand1, ref), _strand_name(strand2, ref)
+        lookup = [_lowest(gd, strand1, ref), _lowest(gd, strand2, ref)]
+        d = _make_diplotype(gd, lookup, 0)
+        a, b = order_pair(gd, s1, s2)
+        if [a, b] != [d.allele1, d.allele2] and (strand1 and len(strand1) > 1 or len(strand2) > 1):
+            warnings.append(f"{gd.gene}: phenotype from the lowest-function variant on each strand "
+                            f"({d.allele1}/{d.allele2})")
+        d.allele1, d.allele2 = a, b
+        return [d], warnings, True
+    ranked = sorted(detected, key=lambda n: _rank(gd, n))
+    lookup = (ranked + [ref, ref])[:2]
+    warnings.append(f"{gd.gene}: unphased data with several heterozygous variants ({', '.join(detected)}); "
+                    f"the two lowest-function variants ({lookup[0]}, {lookup[1]}) are presumed on different "
+                    "strands (CPIC rule)")
+    return [_make_diplotype(gd, lookup, 0)], warnings, False
+
+
+def _strand_name(names: list[str], ref: str) -> str:
+    if not names:
+        return ref
+    if len(names) == 1:
+        return names[0]
+    return "[" + " + ".join(sorted(names, key=natural_key)) + "]"
+
+
+def _rank(gd: GeneDefinition, name: str) -> tuple:
+    fn, av = _function_of(gd, name)
+    if gd.special.get("rank_by") == "function":
+        return (gd.special.get("function_rank", {}).get(fn or "", 1.5), natural_key(name))
+    try:
+        return (float(av), natural_key(name))
+    except (TypeError, ValueError):
+        return (1.0, natural_key(name))
+
+
+def _lowest(gd: GeneDefinition, names: list[str], ref: str) -> str:
+    return min(names, key=lambda n: _rank(gd, n)) if names else ref
+
+
+def _fallback(gd: GeneDefinition, present, c1, c2, warnings: list[str]) -> str | None:
+    """SLCO1B1: with no star-allele call, the phenotype from the single key SNP's genotype."""
+    rsid = gd.special["fallback_rsid"]
+    local = {gd.positions[int(p)].rsid: k for k, p in enumerate(present)}
+    k = local.get(rsid)
+    if k is None:
+        return None
+    ref = gd.reference_allele
+    gpos = int(present[k])
+    single = [a for a in gd.alleles if not a.reference and a.defined.sum() == 1 and a.defined[gpos]]
+    if not single:
+        return None
+    var = single[0]
+    copies = sum(1 for x in (c1[k], c2[k]) if x > 0 and (var.masks[gpos] & (1 << int(x))))
+    names = [ref.name] * (2 - copies) + [var.name] * copies
+    pheno, _ = gd.phenotype_of(names)
+    if pheno:
+        warnings.append(f"{gd.gene}: no star-allele call; phenotype assigned from {rsid} alone "
+                        f"(as if {names[0]}/{names[1]})")
+    return pheno

@@ -1,0 +1,68 @@
+"""The calling stage's files: `<sample>.calls.json` (everything) and `calls.tsv` (one row per sample and gene)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from ehrgen.pgx.model import SampleCalls
+
+CALLS_TSV_COLUMNS = ("sample", "gene", "diplotypes", "phenotype", "activity_score", "status")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(sample: str) -> str:
+    """A file-name-safe version of a sample id (ids are kept exactly inside the files)."""
+    return _SAFE.sub("_", sample) or "_"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_sample_calls(calls: SampleCalls, out_dir: Path) -> Path:
+    path = out_dir / f"{safe_name(calls.sample)}.calls.json"
+    atomic_write_text(path, json.dumps(calls.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_sample_calls(path: Path) -> SampleCalls:
+    try:
+        return SampleCalls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        from ehrgen.errors import InputError
+        raise InputError(str(path), f"not a valid ehrgen calls file ({exc})") from None
+
+
+def tsv_rows(calls: SampleCalls) -> Iterable[dict[str, str]]:
+    for gene in sorted(calls.genes):
+        c = calls.genes[gene]
+        yield {
+            "sample": calls.sample, "gene": gene, "diplotypes": c.diplotype_text,
+            "phenotype": c.phenotype or "", "activity_score": c.activity_score or "", "status": c.status,
+        }
+
+
+def write_calls_tsv(all_calls: Iterable[SampleCalls], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tsv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=CALLS_TSV_COLUMNS, delimiter="\t", lineterminator="\n")
+        w.writeheader()
+        for calls in all_calls:
+            w.writerows(tsv_rows(calls))
+    os.replace(tmp, path)
