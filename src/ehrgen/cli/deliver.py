@@ -1,0 +1,100 @@
+"""`ehrgen deliver`: release an export folder to the EHR (outbox, FHIR server or MLLP listener)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ehrgen.cli.common import one_line_errors
+from ehrgen.errors import InputError
+
+console = Console()
+
+_STYLE = {"sent": "green", "unchanged": "dim", "withheld": "yellow", "rejected": "red", "failed": "red"}
+
+
+def _parse_mllp(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError("--mllp", f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def _read_consent_json(path: Path) -> dict[str, bool]:
+    import json
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(str(path), f"not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, bool) for v in doc.values()):
+        raise InputError(str(path), 'expected a JSON object {"<patient id>": true|false}')
+    return {str(k): v for k, v in doc.items()}
+
+
+def deliver(
+    export_dir: Path = typer.Argument(..., help="Folder written by `ehrgen export`."),
+    fhir: Optional[str] = typer.Option(None, "--fhir", help="FHIR R4 base URL, e.g. https://ehr.example/fhir"),
+    mllp: Optional[str] = typer.Option(None, "--mllp", help="HL7 v2 MLLP listener HOST:PORT"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox", help="Write files to this outbox folder"),
+    clinical: Optional[Path] = typer.Option(
+        None, "--clinical", help="Clinical data with consent records (no consent record = nothing released)"),
+    consent_json: Optional[Path] = typer.Option(
+        None, "--consent", help='JSON object {"<patient id>": true|false}, instead of --clinical'),
+    token: Optional[str] = typer.Option(
+        None, "--token", help="Bearer token for the FHIR server (prefer EHRGEN_FHIR__BEARER_TOKEN: "
+                              "command lines are visible to other users)"),
+    ledger: Optional[Path] = typer.Option(None, "--ledger", help="Ledger file (default from settings)"),
+    dead_letter: Optional[Path] = typer.Option(None, "--dead-letter", help="Dead-letter folder"),
+    config: Optional[Path] = typer.Option(None, "--config", help="ehrgen.toml settings file"),
+) -> None:
+    """Deliver results; each patient is released only with consent, and only new or changed content is sent."""
+    from ehrgen.deliver.api import deliver_dir, targets_from_settings
+    from ehrgen.deliver.consent import load_consent_source
+    from ehrgen.deliver.model import FhirTarget, MllpTarget, OutboxTarget
+    from ehrgen.settings import load_settings
+
+    settings = load_settings(config)
+    if token:
+        settings.fhir.bearer_token = token
+    if ledger:
+        settings.deliver.ledger = ledger
+    if dead_letter:
+        settings.deliver.dead_letter = dead_letter
+    targets = []
+    if outbox:
+        targets.append(OutboxTarget(outbox))
+    if fhir:
+        targets.append(FhirTarget(fhir))
+    if mllp:
+        targets.append(MllpTarget(*_parse_mllp(mllp)))
+    if not targets:
+        targets = targets_from_settings(settings)
+    if clinical and consent_json:
+        raise InputError("--consent", "give either --clinical or --consent, not both")
+    consent = load_consent_source(clinical) if clinical else _read_consent_json(consent_json) if consent_json else None
+
+    report = deliver_dir(export_dir, targets, settings, consent)
+
+    table = Table(title=f"Delivery {report.run_id}")
+    for col in ("Patient", "Target", "Artefact", "Status", "Response", "Reason"):
+        table.add_column(col, overflow="fold")
+    for o in report.outcomes:
+        style = _STYLE.get(o.status, "")
+        table.add_row(o.patient_id, o.target, o.kind, f"[{style}]{o.status}[/]" if style else o.status,
+                      o.response, o.reason)
+    console.print(table)
+    counts = report.counts()
+    console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing to deliver")
+    for err in report.input_errors:
+        console.print(f"[red]input error:[/] {err}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deliver")(one_line_errors(deliver))
