@@ -219,6 +219,16 @@ def test_escaping_of_malicious_strings(patient):
     assert EVIL in "".join(_parse(html).text)
 
 
+def test_unsafe_patient_id_cannot_break_out_of_style(patient):
+    calls, recs = patient
+    bad = 'x" } </style><script>alert(1)</script>'
+    html = render_html(build_report_model(bad, calls, recs, META, report_date="2026-11-25"))
+    assert "<script" not in html and html.count("</style>") == 1
+    assert '@bottom-right { content: " \\2014' in html  # id left out of the CSS footer
+    assert "x&#34; } &lt;/style&gt;" in html  # but shown, escaped, in the header
+    assert _parse(html).errors == []
+
+
 def test_print_css_present(patient):
     html = render_html(_model(patient))
     css = html[html.index("<style>"):html.index("</style>")]

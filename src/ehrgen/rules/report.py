@@ -44,15 +44,33 @@ def report_text() -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _when(value: str) -> str:
+    """ISO 8601 timestamp as `2026-11-25 18:50 UTC` for readers; anything else is shown as given."""
+    try:
+        dt = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if len(value) <= 10:  # a bare date carries no time to show
+        return dt.date().isoformat()
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc)
+        return dt.strftime("%Y-%m-%d %H:%M UTC")
+    return dt.strftime("%Y-%m-%d %H:%M")
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("ehrgen.rules", "templates"),
         autoescape=True,  # every {{ }} is escaped; the template never uses |safe
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["when"] = _when
+    # the patient id goes into a CSS string for the printed page footer: only the safe alphabet
+    env.filters["css_ident"] = lambda v: v if _SAFE_ID.match(str(v)) else ""
+    return env
 
 
 def _safe_url(url: str | None) -> str | None:
