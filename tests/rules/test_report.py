@@ -202,6 +202,7 @@ def test_outside_cyp2d6_is_tested():
     assert model["not_tested"] == []
     html = render_html(model)
     assert "Outside result" in html and "Outside test result" in html
+    assert "No actionable findings" in html and "No drug in this report needs a change" in html
     assert _parse(html).errors == []
 
 
