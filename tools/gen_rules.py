@@ -44,29 +44,32 @@ ACTION_PATTERNS: list[tuple[str, str]] = [
     ("no_recommendation", r"^no recommendation|does not provide a recommendation|no recommendation is made|"
                           r"not a valid input|insufficient (evidence|data)|^n/a$"),
     ("standard_dosing", r"no action is (required|needed)|no action required|no indication to change|"
-                        r"label[- ]recommended (dosage|dose|starting dose)|(use|initiate|start|prescribe)\b[^.]{0,60}"
-                        r"\b(standard|normal|usual|recommended) (starting |initial |maintenance )?dos|"
-                        r"at standard dose|standard dosing|normal dos(e|ing)|usual dos(e|ing)|"
-                        r"initiate therapy with (the )?recommended|per standard|no dose adjustment|"
-                        r"use (of )?[a-z ]{0,30} is (recommended|permitted)|"
-                        r"(can|may) be (used|prescribed)|^if considering [a-z ]+, use at standard"),
+                        r"no adjustments? (is |are )?(needed|required|necessary)|label[- ]recommended\b|"
+                        r"(use|initiate|start|prescribe)\b(?:(?!%|times|\d|lowest|lower|reduc|half|higher|fold)[^.]){0,60}"
+                        r"\b(standard|normal|usual|recommended|desired) ([a-z]+ ){0,2}dos|"
+                        r"at standard dose|standard dosing|per standard|no dose adjustment|"
+                        r"(can|may) be (used|prescribed)|according to the (product )?label|^if considering [a-z ]+, use at standard"),
     ("avoid", r"\bavoid\b|contra-?indicated|should not be used|do not use|not recommended|"
               r"is not advised|refrain from"),
     ("use_alternative", r"(choose|select|use|prescribe|consider|recommend)( an?| the)? (alternative|different)|"
                         r"alternative (drug|medication|agent|therapy|treatment|p2y12)|"
                         r"alternative[^.]{0,40} (should|is) (be )?(considered|recommended)|"
-                        r"consider (an )?alternative|prefer(ably)? (an? )?(drug|agent) not"),
+                        r"consider [a-z ]{0,40}such as|(consider|select)( an?| the)? ([a-z]+ ){0,2}alternative|prefer(ably)? (an? )?(drug|agent) not"),
     ("reduce_dose", r"\breduc|\blower (starting |initial |daily |maintenance )?dose|decrease[d]? (the )?(starting |initial )?dose|"
-                    r"\d+ ?% of the (standard|normal|usual|recommended)|\d+-fold|lower than (normal|standard)|"
-                    r"start(ing)? (with|at) (a )?(low|reduced)|dose reduction|low(er)? doses?\b"),
-    ("increase_dose", r"increase[d]? (the )?(starting |initial )?dose|higher (starting |initial )?dose|"
-                      r"\d(\.\d+)? (to \d(\.\d+)? )?times (the )?(standard|normal|recommended|usual)|"
-                      r"double the dose|dose increase|increase starting dose|higher than (normal|standard)"),
+                    r"\d+ ?% of (the )?(standard|normal|usual|recommended|starting|initial)|\d+-fold (lower|reduc)|"
+                    r"reduce[a-z ]{0,30}by \d+-fold|lower than (normal|standard)|half (of )?the|\d+ ?% less than|"
+                    r"start(ing)? (with|at) (a )?(very )?(low|reduced)|dose reduction|lowest (recommended |effective )?"
+                    r"(starting )?dos|low(er)? doses?\b|no more than|do not (give|exceed) doses?|"
+                    r"limit (the )?dose|prescribe ≤ ?\d|do not exceed"),
+    ("increase_dose", r"increas\w* (the )?([a-z]+ ){0,3}dose|higher (starting |initial )?dose|\d+-fold higher|"
+                      r"\d(\.\d+)? (to \d(\.\d+)? )?times (the )?(standard|normal|recommended|usual|initial)|"
+                      r"double the dose|dose increase|higher than (normal|standard)"),
     ("test_recommended", r"determine the residual|phenotyp(e|ing) test|phenotyping|measure (the )?(residual )?"
-                         r"(dpd|enzyme) activity|genotype[^.]{0,40}(not possible|insufficient)"),
+                         r"(dpd|enzyme) activity|activity must be measured|consider evaluating [a-z ]{0,30}activity|"
+                         r"genotype[^.]{0,40}(not possible|insufficient)"),
     ("monitor", r"\bmonitor|be alert|therapeutic drug monitoring|\btdm\b|check (the )?(plasma|serum|level)|"
                 r"determine the (plasma|serum|level)|measure (the )?(plasma|serum|level)|watch for|"
-                r"careful(ly)? (titrat|observ)|titrate"),
+                r"initiate with a dose of|cautiously consider"),
 ]
 _COMPILED = [(a, re.compile(p, re.I | re.M)) for a, p in ACTION_PATTERNS]
 
@@ -77,7 +80,9 @@ SPOT_CHECKS: list[tuple[str, str, dict[str, str], str, int | None]] = [
     ("CPIC", "codeine", {"CYP2D6": "3.0"}, "avoid", None),
     ("CPIC", "codeine", {"CYP2D6": "0.0"}, "avoid", None),
     ("DPWG", "codeine", {"CYP2D6": "3.0"}, "avoid", None),
-    ("CPIC", "simvastatin", {"SLCO1B1": "Poor Function"}, "reduce_dose", None),
+    ("CPIC", "simvastatin", {"SLCO1B1": "Poor Function"}, "use_alternative", None),
+    ("CPIC", "simvastatin", {"SLCO1B1": "Decreased Function"}, "use_alternative", None),
+    ("DPWG", "simvastatin", {"SLCO1B1": "Poor Function"}, "use_alternative", None),
     ("CPIC", "capecitabine", {"DPYD": "1.0"}, "reduce_dose", 50),
     ("CPIC", "fluorouracil", {"DPYD": "1.0"}, "reduce_dose", 50),
     ("CPIC", "fluorouracil", {"DPYD": "0.0"}, "avoid", None),
@@ -88,8 +93,24 @@ SPOT_CHECKS: list[tuple[str, str, dict[str, str], str, int | None]] = [
     ("DPWG", "abacavir", {"HLA-B": "*57:01 positive"}, "avoid", None),
     ("CPIC", "tacrolimus", {"CYP3A5": "Normal Metabolizer"}, "increase_dose", None),
     ("DPWG", "tacrolimus", {"CYP3A5": "Normal Metabolizer"}, "increase_dose", None),
-    ("CPIC", "azathioprine", {"TPMT": "Poor Metabolizer", "NUDT15": "Normal Metabolizer"}, "reduce_dose", None),
-    ("DPWG", "azathioprine", {"TPMT": "Poor Metabolizer"}, "reduce_dose", None),
+    ("CPIC", "azathioprine", {"TPMT": "Poor Metabolizer", "NUDT15": "Normal Metabolizer"}, "use_alternative", None),
+    ("DPWG", "azathioprine", {"TPMT": "Poor Metabolizer"}, "use_alternative", None),
+    ("CPIC", "azathioprine", {"TPMT": "Intermediate Metabolizer", "NUDT15": "Normal Metabolizer"}, "reduce_dose", None),
+    ("DPWG", "azathioprine", {"TPMT": "Intermediate Metabolizer"}, "reduce_dose", 50),
+    ("DPWG", "tacrolimus", {"CYP3A5": "Normal Metabolizer"}, "increase_dose", 250),
+    ("CPIC", "codeine", {"CYP2D6": "1.0"}, "standard_dosing", None),
+    ("DPWG", "omeprazole", {"CYP2C19": "Ultrarapid Metabolizer"}, "increase_dose", 300),
+    ("DPWG", "brexpiprazole", {"CYP2D6": "0.0"}, "reduce_dose", 50),
+    ("CPIC", "phenytoin", {"HLA-B": "*15:02 negative", "CYP2C9": "1.0"}, "reduce_dose", 75),
+    ("CPIC", "dexlansoprazole", {"CYP2C19": "Ultrarapid Metabolizer"}, "increase_dose", 200),
+    ("CPIC", "celecoxib", {"CYP2C9": "1.0"}, "reduce_dose", None),
+    ("DPWG", "sertraline", {"CYP2C19": "Poor Metabolizer"}, "reduce_dose", None),
+    ("CPIC", "tamoxifen", {"CYP2D6": "0.75"}, "use_alternative", None),
+    ("CPIC", "atorvastatin", {"SLCO1B1": "Poor Function"}, "reduce_dose", None),
+    ("CPIC", "venlafaxine", {"CYP2D6": "0.0"}, "use_alternative", None),
+    ("DPWG", "citalopram", {"CYP2C19": "Poor Metabolizer"}, "reduce_dose", 50),
+    ("CPIC", "ivacaftor", {"CFTR": "ivacaftor responsive in CF patients"}, "standard_dosing", None),
+    ("CPIC", "citalopram", {"CYP2C19": "Poor Metabolizer"}, "reduce_dose", 50),
     ("DPWG", "warfarin", {"CYP2C9": "dip:*1/*3"}, "reduce_dose", 65),
     ("DPWG", "warfarin", {"VKORC1": "-1639 AA"}, "reduce_dose", 60),
     ("CPIC", "clopidogrel", {"CYP2C19": "Normal Metabolizer"}, "standard_dosing", None),
@@ -113,9 +134,14 @@ def primary_text(fragment: str) -> str:
     return plain_text(cut)
 
 
+_CONDITION_NOISE = re.compile(r"reduced (kidney|renal|liver|hepatic) function", re.I)
+
+
 def classify(text: str, strength: str | None) -> str:
     if strength == "No recommendation":
         return "no_recommendation"
+    # risk-factor wording in condition headers ("... AND/OR reduced kidney function:") is not dosing advice
+    text = _CONDITION_NOISE.sub("", text)
     best: tuple[int, int, str] | None = None
     for order, (action, rx) in enumerate(_COMPILED):
         m = rx.search(text)
@@ -132,19 +158,32 @@ def dose_percent(text: str, action: str) -> tuple[int | None, str]:
     if action not in ("reduce_dose", "increase_dose"):
         return None, ""
     t = text.lower()
-    m = re.search(r"(\d+)\s*(?:-|to|–)\s*(\d+)\s*% of", t)
+    m = re.search(r"(\d+)\s*%?\s*(?:-|to|–)\s*(\d+)\s*% (lower|reduction|less)", t)
+    if m:
+        return None, f"{100 - int(m.group(2))}-{100 - int(m.group(1))}%"
+    m = re.search(r"by (\d+)\s*%?\s*(?:-|to|–)\s*(\d+)\s*%", t)
+    if m and action == "increase_dose":
+        return None, f"{100 + int(m.group(1))}-{100 + int(m.group(2))}%"
+    m = re.search(r"(\d+)\s*%?\s*(?:-|to|–)\s*(\d+)\s*% of", t)
     if m:
         return None, f"{m.group(1)}-{m.group(2)}%"
-    m = re.search(r"(\d+(?:\.\d+)?)\s*% of the (?:standard|normal|usual|recommended|initial|starting)", t)
+    m = re.search(r"(\d+(?:\.\d+)?)\s*% of (?:the )?(?:standard|normal|usual|recommended|initial|starting)", t)
     if m:
         return round(float(m.group(1))), ""
-    m = re.search(r"(?:reduce|decrease|lower)[a-z ]{0,40}?by (\d+(?:\.\d+)?)\s*%", t)
-    if m:
-        return 100 - round(float(m.group(1))), ""
+    m = re.search(r"(?:reduce|decrease|lower)[a-z ]{0,40}?by (\d+(?:\.\d+)?)\s*%|(\d+(?:\.\d+)?)\s*% (?:reduction|less than)", t)
+    if m and action == "reduce_dose":
+        return 100 - round(float(m.group(1) or m.group(2))), ""
+    m = re.search(r"increas[a-z ]{0,40}?by (\d+(?:\.\d+)?)\s*%", t)
+    if m and action == "increase_dose":
+        return 100 + round(float(m.group(1))), ""
     m = re.search(r"(\d+)-fold", t)
     if m and action == "reduce_dose":
         return round(100 / int(m.group(1))), ""
-    m = re.search(r"(\d(?:\.\d+)?) (?:to (\d(?:\.\d+)?) )?times (?:the )?(?:standard|normal|recommended|usual)", t)
+    if m and action == "increase_dose":
+        return 100 * int(m.group(1)), ""
+    if re.search(r"half (of )?the", t) and action == "reduce_dose":
+        return 50, ""
+    m = re.search(r"(\d(?:\.\d+)?) (?:to (\d(?:\.\d+)?) )?times (?:the )?(?:standard|normal|recommended|usual|initial)", t)
     if m and action == "increase_dose":
         if m.group(2):
             return None, f"{round(float(m.group(1)) * 100)}-{round(float(m.group(2)) * 100)}%"
