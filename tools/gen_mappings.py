@@ -119,6 +119,9 @@ def build_gene(ref: Path, gene: str, exemptions: dict) -> dict:
                     "reference": bool(a.get("reference")),
                     "structural_variant": bool(a.get("structuralVariant")),
                     "bases": [a["alleles"][i] for i in keep],
+                    # PharmCAT still counts exempted (ignored) positions in an allele's score
+                    "ignored_defined": sum(1 for i in range(len(t["variants"]))
+                                           if i not in set(keep) and a["alleles"][i] is not None),
                 }
             )
         out["alleles"] = alleles

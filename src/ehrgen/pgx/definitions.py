@@ -68,6 +68,7 @@ class NamedAllele:
     defined: np.ndarray  # bool per position: counts towards score
     function: str | None = None
     activity_value: str | None = None
+    ignored_defined: int = 0  # exempted positions PharmCAT still counts in the score
 
 
 @dataclass
@@ -89,6 +90,7 @@ class GeneDefinition:
     required_positions: list[int] = field(default_factory=list)
     masks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.uint16))
     defined: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+    score_bonus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def reference_allele(self) -> NamedAllele:
@@ -115,6 +117,7 @@ def _mask_for(base: str | None, pdef: PositionDef, ref_base: str) -> tuple[int, 
         for b in IUPAC[base]:
             if b in alleles:
                 mask |= 1 << alleles.index(b)
+        defined = False  # PharmCAT's match score does not count ambiguity-code cells
     return mask, defined
 
 
@@ -134,7 +137,8 @@ def compile_gene(data: dict) -> GeneDefinition:
             masks[i], defined[i] = _mask_for(a["bases"][i], pdef, ref_base)
         fn = functions.get(a["name"], {})
         alleles.append(NamedAllele(a["name"], bool(a.get("reference")), bool(a.get("structural_variant")),
-                                   masks, defined, fn.get("function"), fn.get("activity_value")))
+                                   masks, defined, fn.get("function"), fn.get("activity_value"),
+                                   int(a.get("ignored_defined", 0))))
     gd = GeneDefinition(
         gene=data["gene"],
         chromosome=data.get("chromosome"),
@@ -155,6 +159,7 @@ def compile_gene(data: dict) -> GeneDefinition:
     if alleles:
         gd.masks = np.stack([a.masks for a in alleles])
         gd.defined = np.stack([a.defined for a in alleles])
+        gd.score_bonus = np.array([a.ignored_defined for a in alleles], dtype=np.int64)
     return gd
 
 

@@ -202,6 +202,7 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
     scores = defined.sum(axis=1)
     eligible = np.array([(not a.structural_variant) and (a.reference or scores[k] > 0)
                          for k, a in enumerate(gd.alleles)])
+    scores = scores + gd.score_bonus
     b1 = np.where(c1 >= 0, np.left_shift(1, np.clip(c1, 0, 15)), 0).astype(np.uint16)
     b2 = np.where(c2 >= 0, np.left_shift(1, np.clip(c2, 0, 15)), 0).astype(np.uint16)
     ok1 = (masks & b1) != 0
@@ -290,6 +291,7 @@ def _call_variant_list(gd: GeneDefinition, present, c1, c2, haploid, het, phased
     warnings: list[str] = []
     ref = gd.reference_allele.name
     variants = _variant_alleles(gd, present, c1, c2, warnings)
+    scores = {a.name: int(a.defined[present].sum()) + a.ignored_defined for a in gd.alleles}
     effectively_phased = phased or het.sum() <= 1
     strand1: list[str] = []
     strand2: list[str] = []
@@ -315,13 +317,13 @@ def _call_variant_list(gd: GeneDefinition, present, c1, c2, haploid, het, phased
     if haploid:
         names = [_strand_name(strand1, ref)]
         lookup = [_lowest(gd, strand1, ref)]
-        d = _make_diplotype(gd, lookup, 0)
+        d = _make_diplotype(gd, lookup, scores[lookup[0]])
         d.allele1 = names[0]
         return [d], warnings, True
     if effectively_phased:
         s1, s2 = _strand_name(strand1, ref), _strand_name(strand2, ref)
         lookup = [_lowest(gd, strand1, ref), _lowest(gd, strand2, ref)]
-        d = _make_diplotype(gd, lookup, 0)
+        d = _make_diplotype(gd, lookup, scores[lookup[0]] + scores[lookup[1]])
         a, b = order_pair(gd, s1, s2)
         if [a, b] != [d.allele1, d.allele2] and (strand1 and len(strand1) > 1 or len(strand2) > 1):
             warnings.append(f"{gd.gene}: phenotype from the lowest-function variant on each strand "
@@ -333,7 +335,7 @@ def _call_variant_list(gd: GeneDefinition, present, c1, c2, haploid, het, phased
     warnings.append(f"{gd.gene}: unphased data with several heterozygous variants ({', '.join(detected)}); "
                     f"the two lowest-function variants ({lookup[0]}, {lookup[1]}) are presumed on different "
                     "strands (CPIC rule)")
-    return [_make_diplotype(gd, lookup, 0)], warnings, False
+    return [_make_diplotype(gd, lookup, scores[lookup[0]] + scores[lookup[1]])], warnings, False
 
 
 def _strand_name(names: list[str], ref: str) -> str:

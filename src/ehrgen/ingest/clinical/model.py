@@ -104,6 +104,8 @@ class ClinicalData:
     consents: dict[str, Consent] = field(default_factory=dict)  # patient_id -> Consent
     medications: list[Medication] = field(default_factory=list)
     errors: list[ClinicalError] = field(default_factory=list)
+    # (patient_id, order_id) -> index in medications, so repeated orders update in place
+    _order_index: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
 
     # --- building -----------------------------------------------------------------------------------
     def add_patient(self, patient: Patient) -> None:
@@ -128,30 +130,39 @@ class ClinicalData:
     def add_medication(self, med: Medication) -> None:
         """Add a medication; one with the same patient and order id replaces the earlier (a status update)."""
         if med.order_id is not None:
-            for i, old in enumerate(self.medications):
-                if old.order_id == med.order_id and old.patient_id == med.patient_id:
-                    self.medications[i] = med
-                    return
+            key = (med.patient_id, med.order_id)
+            i = self._order_index.get(key)
+            if i is not None and i < len(self.medications) and self._order_key(self.medications[i]) == key:
+                self.medications[i] = med
+                return
+            self._order_index[key] = len(self.medications)
         self.medications.append(med)
 
-    def merge(self, other: ClinicalData) -> ClinicalData:
-        """A new ClinicalData with `other` read after this one (its patient fields and order updates win)."""
-        out = ClinicalData(
-            patients=dict(self.patients),
-            links=dict(self.links),
-            consents=dict(self.consents),
-            medications=list(self.medications),
-            errors=list(self.errors),
-        )
+    @staticmethod
+    def _order_key(med: Medication) -> tuple[str, str] | None:
+        return (med.patient_id, med.order_id) if med.order_id is not None else None
+
+    def update(self, other: ClinicalData) -> None:
+        """Read `other` into this one, as if read after it (its patient fields and order updates win)."""
         for patient in other.patients.values():
-            out.add_patient(patient)
+            self.add_patient(patient)
         for sample_id, patient_id in other.links.items():
-            out.add_link(SampleLink(sample_id, patient_id), "(merge)", "")
+            self.add_link(SampleLink(sample_id, patient_id), "(merge)", f"sample link {len(self.links) + 1}")
         for consent in other.consents.values():
-            out.add_consent(consent)
+            self.add_consent(consent)
         for med in other.medications:
+            self.add_medication(med)
+        self.errors.extend(other.errors)
+
+    def merge(self, other: ClinicalData) -> ClinicalData:
+        """A new ClinicalData: this one, then `other` read after it (see update)."""
+        out = ClinicalData(errors=list(self.errors))
+        out.patients = dict(self.patients)
+        out.links = dict(self.links)
+        out.consents = dict(self.consents)
+        for med in self.medications:
             out.add_medication(med)
-        out.errors.extend(other.errors)
+        out.update(other)
         return out
 
     # --- queries ------------------------------------------------------------------------------------

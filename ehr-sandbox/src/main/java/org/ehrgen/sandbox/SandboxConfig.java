@@ -24,7 +24,6 @@ import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
 import jakarta.persistence.EntityManagerFactory;
 import org.apache.commons.dbcp2.BasicDataSource;
-import org.hl7.fhir.common.hapi.validation.validator.FhirInstanceValidator;
 import org.springframework.beans.factory.annotation.Qualifier;
 import org.springframework.beans.factory.config.ConfigurableListableBeanFactory;
 import org.springframework.context.annotation.Bean;
@@ -133,20 +132,17 @@ public class SandboxConfig {
 		return tm;
 	}
 
-	/** Profile validation of incoming resources against the Genomics Reporting IG (see ProfileValidation). */
+	/**
+	 * Profile validation of incoming resources against the Genomics Reporting IG (see ProfileValidation).
+	 * The validator module is deliberately not a bean: the JPA configuration has its own one.
+	 */
 	@Bean
-	public FhirInstanceValidator genomicsInstanceValidator(FhirContext theFhirContext, Options theOptions)
+	public RequestValidatingInterceptor requestValidatingInterceptor(FhirContext theFhirContext, Options theOptions)
 			throws IOException {
 		var chain = ProfileValidation.newSupportChain(
 				theFhirContext, ProfileValidation.packageFiles(theOptions.igPackage, theOptions.packagesDir));
-		return ProfileValidation.newInstanceValidator(chain);
-	}
-
-	@Bean
-	public RequestValidatingInterceptor requestValidatingInterceptor(
-			@Qualifier("genomicsInstanceValidator") FhirInstanceValidator theValidator) {
 		RequestValidatingInterceptor rvi = new RequestValidatingInterceptor();
-		rvi.addValidatorModule(theValidator);
+		rvi.addValidatorModule(ProfileValidation.newInstanceValidator(chain));
 		// reject (HTTP 422 + OperationOutcome) on any error; warnings such as unknown LOINC codes pass
 		rvi.setFailOnSeverity(ResultSeverityEnum.ERROR);
 		rvi.setAddResponseHeaderOnSeverity(null);

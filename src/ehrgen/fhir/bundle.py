@@ -1,0 +1,230 @@
+"""Build one patient's FHIR R4 transaction Bundle (Genomics Reporting IG 3.0.0) from calls and recommendations.
+
+Bundle layout (entry order):
+  Patient (POST, ifNoneExist: never overwrites the EHR's patient), Specimen, one genotype Observation per gene,
+  one therapeutic-implication Observation and one medication-recommendation Task per actionable
+  recommendation, the genomic-report DiagnosticReport, a Provenance.
+Every entry but Patient/Provenance is a conditional update (PUT Type?identifier=system|value), so re-sending
+never duplicates; Provenance has no identifier element in R4 and is PUT to a deterministic id instead.
+See ehrgen.fhir.ids for the identifier scheme.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Literal
+from urllib.parse import quote
+
+from ehrgen.fhir import resources as R
+from ehrgen.fhir.codes import code_table
+from ehrgen.fhir.ids import business_identifier, conditional_url, full_url, search_token, stable_uuid
+from ehrgen.pgx.model import GeneCall, SampleCalls
+from ehrgen.rules.model import Recommendation
+
+try:  # orjson is already installed with prefect/fastapi; plain json is the fallback
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
+
+@dataclass(frozen=True)
+class PatientRef:
+    """The patient the results belong to: ehrgen's patient key plus the EHR identifier used to find them."""
+
+    id: str
+    identifier_system: str
+    identifier_value: str
+
+
+@dataclass
+class ReportContext:
+    ehrgen_version: str
+    rules_version: str
+    input_sha256: str
+    issued: datetime
+    report_html: str | None = None
+    medication_orders: dict[str, str] = field(default_factory=dict)  # drug -> "id" | "MedicationRequest/id" | ...
+    # "conditional": subject = Patient?identifier=...; "fullurl": subject = the Patient entry's urn:uuid
+    patient_reference: Literal["conditional", "fullurl"] = "conditional"
+
+
+def _instant(dt: datetime) -> str:
+    if dt.tzinfo is None:  # an instant needs a zone; naive times are taken as UTC
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.isoformat(timespec="seconds")
+
+
+def _put(resource: dict[str, Any], identifier: dict[str, str]) -> dict[str, Any]:
+    return {"fullUrl": full_url(identifier), "resource": resource,
+            "request": {"method": "PUT", "url": conditional_url(resource["resourceType"], identifier)}}
+
+
+def _order_reference(order: str) -> tuple[str, str]:
+    """('MedicationStatement'|'MedicationRequest'|..., 'Type/id') for a medication order id."""
+    if "/" in order:
+        rtype = order.split("/", 1)[0]
+        return rtype, order
+    return "MedicationRequest", f"MedicationRequest/{order}"
+
+
+def _dedupe(recs: Iterable[Recommendation]) -> list[Recommendation]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for r in recs:
+        k = (r.drug, r.source)
+        if k not in seen:
+            seen.add(k)
+            out.append(r)
+    return out
+
+
+def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: PatientRef,
+                 context: ReportContext) -> dict[str, Any]:
+    """A JSON-ready transaction Bundle dict for one patient/sample."""
+    ct = code_table()
+    pid, sample, rv = patient.id, calls.sample, context.rules_version
+    issued = _instant(context.issued)
+
+    # patient: conditional create, referenced conditionally (or by fullUrl)
+    p_ident = {"system": patient.identifier_system, "value": patient.identifier_value}
+    p_token = search_token(patient.identifier_system, patient.identifier_value)
+    p_full = f"urn:uuid:{stable_uuid('patient', patient.identifier_system, patient.identifier_value)}"
+    subject = {"reference": f"Patient?identifier={p_token}" if context.patient_reference == "conditional" else p_full}
+    entries: list[dict[str, Any]] = [{
+        "fullUrl": p_full,
+        "resource": {"resourceType": "Patient", "identifier": [p_ident]},
+        "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={p_token}"},
+    }]
+
+    sp_ident = business_identifier("specimen", pid, sample)
+    specimen_ref = {"reference": full_url(sp_ident)}
+    entries.append(_put({"resourceType": "Specimen", "identifier": [sp_ident], "subject": subject}, sp_ident))
+
+    # genotypes: every gene of the calls, plus any gene a recommendation names that the calls lack (as no data)
+    actionable = _dedupe(r for r in recs if r.actionable)
+    genes: dict[str, GeneCall] = dict(calls.genes)
+    for r in actionable:
+        for g in r.genes:
+            genes.setdefault(g, GeneCall(gene=g, status="no_data"))
+    genotype_refs: dict[str, dict[str, str]] = {}
+    result_refs: list[dict[str, str]] = []
+    for gene, call in genes.items():
+        ident = business_identifier("genotype", pid, sample, gene)
+        tpl = R.genotype_template(R.genotype_key(call))
+        res = {**tpl, "identifier": [ident], "subject": subject, "issued": issued, "specimen": specimen_ref}
+        entries.append(_put(res, ident))
+        ref = {"reference": full_url(ident)}
+        genotype_refs[gene] = ref
+        result_refs.append(ref)
+
+    # implications and tasks
+    actions: list[dict[str, Any]] = []
+    task_entries: list[dict[str, Any]] = []
+    for rec in actionable:
+        pheno = R.phenotype_parts(rec, genes)
+        key = R.recommendation_key(rec, pheno)
+        i_ident = business_identifier("therapeutic-implication", pid, sample, rec.drug, rec.source, rv)
+        derived = [genotype_refs[g] for g in rec.genes if g in genotype_refs]
+        imp = {**R.implication_template(key), "identifier": [i_ident], "subject": subject, "issued": issued,
+               "specimen": specimen_ref, "derivedFrom": derived}
+        entries.append(_put(imp, i_ident))
+        i_ref = {"reference": full_url(i_ident)}
+        result_refs.append(i_ref)
+
+        t_ident = business_identifier("task", pid, sample, rec.drug, rec.source, rv)
+        pheno_text = "; ".join(p[2] for p in pheno)
+        task = {**R.task_template(key), "identifier": [t_ident], "for": subject, "authoredOn": issued,
+                "reasonReference": {**i_ref, "display": f"{rec.drug}, {pheno_text}"}}
+        order = context.medication_orders.get(rec.drug)
+        if order:
+            rtype, oref = _order_reference(order)
+            if rtype == "MedicationStatement":  # the profile restricts Task.focus to MedicationStatement
+                task["focus"] = {"reference": oref}
+            else:
+                task["input"] = [*task["input"], {"type": {"text": "Medication order"},
+                                                  "valueReference": {"reference": oref}}]
+        task_entries.append(_put(task, t_ident))
+        actions.append({"url": ct.url("profile", "ext-recommended-action"),
+                        "valueReference": {"reference": full_url(t_ident),
+                                           "display": f"{rec.drug}: {R.action_display(rec.action)}"}})
+    entries.extend(task_entries)
+
+    # report
+    r_ident = business_identifier("report", pid, sample)
+    report: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "meta": {"profile": [ct.url("profile", "genomic-report")]},
+    }
+    if actions:
+        report["extension"] = actions
+    report.update({
+        "identifier": [r_ident],
+        "status": "final",
+        "category": [{"coding": [ct.coding("element", "category-ge")]}],
+        "code": {"coding": [ct.coding("element", "report-code")], "text": "Pharmacogenomic report"},
+        "subject": subject,
+        "issued": issued,
+        "specimen": [specimen_ref],
+        "result": result_refs,
+        "conclusion": _conclusion(genes, actionable),
+    })
+    if context.report_html:
+        report["presentedForm"] = [{
+            "contentType": "text/html",
+            "title": "Pharmacogenomic report",
+            "data": base64.b64encode(context.report_html.encode("utf-8")).decode("ascii"),
+        }]
+    entries.append(_put(report, r_ident))
+
+    # provenance: which ehrgen, which rules, which input
+    pv_uuid = stable_uuid("provenance", pid, sample, rv, context.input_sha256, context.ehrgen_version)
+    pv_id = f"ehrgen-{pv_uuid}"
+    provenance = {
+        "resourceType": "Provenance",
+        "id": pv_id,
+        "target": [{"reference": e["fullUrl"]} for e in entries[1:]],
+        "recorded": issued,
+        "policy": [f"urn:ehrgen:rules:{quote(rv, safe='')}", f"urn:ehrgen:version:{quote(context.ehrgen_version, safe='')}"],
+        "agent": [{"type": ct.concept("element", "provenance-author"),
+                   "who": {"display": f"ehrgen {context.ehrgen_version} (rules {rv})"}}],
+        "entity": [{"role": "source", "what": {
+            "identifier": {"system": ct.system_url("ehrgen-input"), "value": context.input_sha256},
+            "display": f"input file sha256:{context.input_sha256}"}}],
+    }
+    entries.append({"fullUrl": f"urn:uuid:{pv_uuid}", "resource": provenance,
+                    "request": {"method": "PUT", "url": f"Provenance/{pv_id}"}})
+
+    return {
+        "resourceType": "Bundle",
+        "identifier": business_identifier("bundle", pid, sample, rv, context.input_sha256),
+        "type": "transaction",
+        "timestamp": issued,
+        "entry": entries,
+    }
+
+
+def _conclusion(genes: dict[str, GeneCall], actionable: list[Recommendation]) -> str:
+    parts = []
+    if actionable:
+        parts.append(f"{len(actionable)} actionable drug recommendation(s): "
+                     + ", ".join(sorted({r.drug for r in actionable})) + ".")
+    else:
+        parts.append("No actionable drug recommendations.")
+    amb = sorted(g for g, c in genes.items() if c.status == "ambiguous")
+    absent = sorted(g for g, c in genes.items() if c.status in ("not_called", "no_data"))
+    if amb:
+        parts.append("Ambiguous (several candidate diplotypes): " + ", ".join(amb) + ".")
+    if absent:
+        parts.append("Not called / no data: " + ", ".join(absent) + ".")
+    return " ".join(parts)
+
+
+def bundle_json(bundle: dict[str, Any], indent: bool = False) -> str:
+    """Serialize a bundle (fast path: orjson)."""
+    if _orjson is not None:
+        opt = _orjson.OPT_INDENT_2 if indent else 0
+        return _orjson.dumps(bundle, option=opt).decode("utf-8")
+    return json.dumps(bundle, indent=2 if indent else None, ensure_ascii=False)

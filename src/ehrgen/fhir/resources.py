@@ -1,0 +1,237 @@
+"""Resource templates for the Genomics Reporting IG 3.0.0 profiles (pure functions, no I/O).
+
+Across a cohort most content repeats (the same gene/diplotype, the same drug/rule), only identifiers and
+references differ. So each template is built and validated through the fhir.resources R4B model once per
+distinct content key (lru_cache) and then stamped per patient with a shallow dict merge. Templates are
+shared between bundles: never mutate them, always stamp into a new dict.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.task import Task
+
+from ehrgen.fhir.codes import code_table, gene_concept
+from ehrgen.pgx.model import GeneCall
+from ehrgen.rules.model import Recommendation
+
+_TEMPLATE_CACHE = 8192
+
+METHOD_TEXT = {
+    "vcf": "Star-allele matching of GRCh38 VCF genotypes against PharmCAT allele definitions (ehrgen)",
+    "outside": "Outside call: supplied to ehrgen from another test, not derived from the submitted VCF",
+}
+
+
+def _categories() -> list[dict[str, Any]]:
+    ct = code_table()
+    return [{"coding": [ct.coding("element", "category-lab")]}, {"coding": [ct.coding("element", "category-ge")]}]
+
+
+def _component(key: str, **value: Any) -> dict[str, Any]:
+    return {"code": {"coding": [code_table().coding("element", key)]}, **value}
+
+
+def _validated(model: type, data: dict[str, Any]) -> dict[str, Any]:
+    """Round-trip through the R4B model: catches shape errors once, at template time."""
+    return model.model_validate(data).model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- genotype
+
+def genotype_key(call: GeneCall) -> tuple:
+    """Everything the genotype template depends on (hashable)."""
+    return (
+        call.gene, call.status, tuple(d.name for d in call.diplotypes), call.phenotype, call.activity_score,
+        call.source, tuple(call.warnings), len(call.missing_positions),
+    )
+
+
+def _genotype_conclusion(gene: str, status: str, names: tuple[str, ...], phenotype: str | None,
+                         activity: str | None, source: str) -> str:
+    pheno = phenotype or "phenotype not assigned"
+    if activity:
+        pheno += f" (activity score {activity})"
+    joined = " OR ".join(names)
+    if status == "ambiguous":
+        text = (f"{gene}: ambiguous call, {len(names)} equally supported diplotypes ({joined}); "
+                f"phenotype {pheno}. Confirm with an orthogonal test before relying on it.")
+    elif status == "not_called":
+        text = f"{gene}: not called; the data did not support any diplotype."
+    elif status == "no_data":
+        text = f"{gene}: no data; none of the gene's positions could be read."
+    else:
+        text = f"{gene} {joined}: {pheno}." if names else f"{gene}: {pheno}."
+    if source == "outside":
+        text += " Outside call, not derived from the submitted VCF."
+    return text
+
+
+@lru_cache(maxsize=_TEMPLATE_CACHE)
+def genotype_template(key: tuple) -> dict[str, Any]:
+    gene, status, names, phenotype, activity, source, warnings, n_missing = key
+    ct = code_table()
+    absent = status in ("not_called", "no_data") or (not names and not phenotype)
+    obs: dict[str, Any] = {"resourceType": "Observation"}
+    if not absent:
+        # the genotype profile requires a value; a data-absent result (dataAbsentReason, no value: obs-6)
+        # cannot conform, so it is sent as a plain Observation with the same code rather than dropped
+        obs["meta"] = {"profile": [ct.url("profile", "genotype")]}
+    obs.update({
+        "status": "final",
+        "category": _categories(),
+        "code": {"coding": [ct.coding("element", "genotype-code")], "text": f"{gene} genotype"},
+        "method": {"text": METHOD_TEXT.get(source, METHOD_TEXT["vcf"])},
+    })
+    if absent:
+        dar_key = status if status in ("not_called", "no_data") else "not_called"
+        obs["dataAbsentReason"] = ct.concept("data_absent", dar_key,
+                                             text="Not called" if dar_key == "not_called" else "No data")
+    elif names:
+        obs["valueCodeableConcept"] = {"text": " OR ".join(names)}
+    else:  # outside call that reports only a phenotype
+        obs["valueCodeableConcept"] = {"text": f"{phenotype} (no diplotype reported)"}
+    notes = []
+    if status == "ambiguous":
+        notes.append(f"Ambiguous: {len(names)} candidate diplotypes fit the data equally well: {' OR '.join(names)}.")
+    if n_missing:
+        notes.append(f"{n_missing} definition position(s) were missing from the input; alleles defined by them "
+                     "could not be tested.")
+    notes.extend(warnings)
+    if notes:
+        obs["note"] = [{"text": n} for n in notes]
+    components = [_component("gene-studied", valueCodeableConcept=gene_concept(gene))]
+    if source == "vcf" and not absent:
+        components.append(_component("ref-assembly",
+                                     valueCodeableConcept={"coding": [ct.coding("element", "grch38")]}))
+    components.append(_component("conclusion-string",
+                                 valueString=_genotype_conclusion(gene, status, names, phenotype, activity, source)))
+    obs["component"] = components
+    return _validated(Observation, obs)
+
+
+# ---------------------------------------------------------------- therapeutic implication + task
+
+def phenotype_parts(rec: Recommendation, calls_by_gene: dict[str, GeneCall]) -> tuple[tuple[str, str, str], ...]:
+    """(gene, coding term, display text) per gene of a recommendation.
+
+    The rule's own lookup value is preferred for the code (it is what the advice is based on); the call's CPIC
+    phenotype is the fallback and is added to the text when it says something the lookup value does not.
+    """
+    out = []
+    for gene in rec.genes:
+        used = rec.phenotypes.get(gene, "")
+        call = calls_by_gene.get(gene)
+        called = call.phenotype if call else None
+        term = used if code_table().phenotype_row(used) else (called or used)
+        text = f"{gene}: {used}" if used else f"{gene}: {called or 'not determined'}"
+        if called and used and called.lower() != used.lower():
+            text += f" ({called})"
+        out.append((gene, term, text))
+    return tuple(out)
+
+
+def recommendation_key(rec: Recommendation, pheno: tuple[tuple[str, str, str], ...]) -> tuple:
+    return (
+        rec.drug, rec.source, rec.guideline_id, rec.guideline_url, rec.rule_id, rec.action, rec.strength,
+        rec.alert, rec.summary, rec.rules_version, rec.rxnorm, rec.atc, tuple(rec.alternatives), rec.dose_percent,
+        rec.reason, pheno,
+    )
+
+
+def medication_concept(drug: str, rxnorm: str | None, atc: str | None) -> dict[str, Any]:
+    ct = code_table()
+    coding = []
+    if rxnorm:
+        coding.append({"system": ct.system_url("rxnorm"), "code": str(rxnorm), "display": drug})
+    for code in (atc or "").split(";"):
+        if code.strip():
+            coding.append({"system": ct.system_url("atc"), "code": code.strip(), "display": drug})
+    cc: dict[str, Any] = {"text": drug}
+    if coding:
+        cc["coding"] = coding
+    return cc
+
+
+def conclusion_text(rec: Recommendation) -> str:
+    text = rec.summary.strip()
+    if rec.alternatives:
+        text += f" Alternatives: {', '.join(rec.alternatives)}."
+    if rec.guideline_url:
+        text += f" Guideline: {rec.guideline_url}"
+    return text
+
+
+@lru_cache(maxsize=_TEMPLATE_CACHE)
+def implication_template(key: tuple) -> dict[str, Any]:
+    (drug, source, guideline_id, guideline_url, _rule, action, strength, alert, summary, rules_version,
+     rxnorm, atc, alternatives, _dose, _reason, pheno) = key
+    ct = code_table()
+    components = []
+    for _gene, term, text in pheno:
+        row = ct.phenotype_row(term)
+        cc: dict[str, Any] = {"text": text}
+        if row is not None and row.code:
+            cc["coding"] = [ct.coding("phenotype", row.key)]
+        components.append(_component("implication-code", valueCodeableConcept=cc))
+    components.append(_component("medication-assessed", valueCodeableConcept=medication_concept(drug, rxnorm, atc)))
+    components.append(_component("evidence-level",
+                                 valueCodeableConcept={"text": f"{source} strength of recommendation: {strength}"}))
+    if ct.get("significance", alert):
+        components.append(_component("clinical-significance", valueCodeableConcept=ct.concept("significance", alert)))
+    rec_text = summary.strip()
+    if alternatives:
+        rec_text += f" Alternatives: {', '.join(alternatives)}."
+    components.append(_component("conclusion-string", valueString=rec_text))
+    obs: dict[str, Any] = {
+        "resourceType": "Observation",
+        "meta": {"profile": [ct.url("profile", "therapeutic-implication")]},
+        "status": "final",
+        "category": _categories(),
+        "code": {"coding": [ct.coding("element", "implication-code")],
+                 "text": f"{drug}: {source} pharmacogenomic implication"},
+        "component": components,
+        # placeholder so the model sees a complete shape; replaced per patient
+        "derivedFrom": [{"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}],
+    }
+    if guideline_url:
+        artifact = {"type": "citation", "url": guideline_url, "display": f"{source} guideline ({rules_version})"}
+        if guideline_id:
+            artifact["label"] = guideline_id
+        obs["extension"] = [{"url": ct.url("profile", "ext-related-artifact"), "valueRelatedArtifact": artifact}]
+    out = _validated(Observation, obs)
+    del out["derivedFrom"]
+    return out
+
+
+@lru_cache(maxsize=_TEMPLATE_CACHE)
+def task_template(key: tuple) -> dict[str, Any]:
+    (drug, source, _gid, guideline_url, _rule, action, _strength, _alert, summary, _rv, _rx, _atc,
+     alternatives, _dose, _reason, _pheno) = key
+    ct = code_table()
+    inputs: list[dict[str, Any]] = [{"type": {"text": "Recommendation"}, "valueString": summary.strip()}]
+    if alternatives:
+        inputs.append({"type": {"text": "Alternatives"}, "valueString": ", ".join(alternatives)})
+    if guideline_url:
+        inputs.append({"type": {"text": "Guideline"}, "valueUrl": guideline_url})
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "meta": {"profile": [ct.url("profile", "medication-recommendation")]},
+        "status": "requested",  # fixed by the profile
+        "intent": "proposal",
+        "description": f"{drug}: {summary.strip()}",
+        "input": inputs,
+    }
+    row = ct.get("action", action)
+    coding = ct.coding("action", action) if row else None
+    if coding:  # LL4049-4 is a required binding: omit the code rather than send text-only
+        task["code"] = {"coding": [coding], "text": row.display}
+    return _validated(Task, task)
+
+
+def action_display(action: str) -> str:
+    row = code_table().get("action", action)
+    return row.display if row else action.replace("_", " ")
