@@ -1,1 +1,5 @@
 """ehrgen.ingest"""
+
+from ehrgen.ingest.clinical.loader import load_clinical
+
+__all__ = ["load_clinical"]

@@ -126,12 +126,20 @@ def _patient_row(row: dict[str, object], data: ClinicalData, file: str, where: s
     patient_id = _required(row, "patient_id")
     system = _required(row, "identifier_system")
     value = _required(row, "identifier_value")
-    sex = _value(row, "sex").strip()
-    sex_code = codes.lookup("sex", sex) if sex else None
-    if sex and sex_code is None:
-        raise _RowError("sex", f"expected one of {', '.join(codes.allowed('sex'))}")
     if patient_id in data.patients:
         raise _RowError("patient_id", "duplicate patient_id; the first row is kept")
+    # why: birth date and sex are not needed to return PGx results, so a bad one is reported and left
+    # empty instead of dropping the patient (whose sample would then go unreported)
+    birth = sex_code = None
+    try:
+        birth = _date(row, "birth_date")
+    except _RowError as exc:
+        data.errors.append(ClinicalError(file, where, exc.field, f"{exc.message}; left empty"))
+    sex = _value(row, "sex").strip()
+    if sex:
+        sex_code = codes.lookup("sex", sex)
+        if sex_code is None:
+            data.errors.append(ClinicalError(file, where, "sex", f"expected one of {', '.join(codes.allowed('sex'))}; left empty"))
     data.add_patient(
         Patient(
             id=patient_id,
@@ -139,7 +147,7 @@ def _patient_row(row: dict[str, object], data: ClinicalData, file: str, where: s
             identifier_value=value,
             family=_value(row, "family") or None,
             given=_value(row, "given") or None,
-            birth_date=_date(row, "birth_date"),
+            birth_date=birth,
             sex=sex_code,
         )
     )
