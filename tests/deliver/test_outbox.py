@@ -136,3 +136,24 @@ def test_report_file_goes_to_outbox(tmp_path, export_dir, settings):
     assert ("P001", "report", "sent") in {(o.patient_id, o.kind, o.status) for o in rep.outcomes}
     assert (tmp_path / "outbox" / "P001.report.html").exists()
     assert not (tmp_path / "outbox" / "manifest.json").exists()
+
+
+def test_real_clinical_data_gate(tmp_path, settings):
+    model = pytest.importorskip("ehrgen.ingest.clinical.model")
+    data = model.ClinicalData()
+    data.add_link(model.SampleLink("S1", "P001"))
+    data.add_consent(model.Consent("P001", True, None, "test"))
+    data.add_consent(model.Consent("P002", False, None, "test"))
+    export = write_export(tmp_path / "export", patients=["S1", "P002", "P003"])
+    rep = deliver_dir(export, [OutboxTarget(tmp_path / "outbox")], settings, data)
+    status = {o.patient_id: o.status for o in rep.outcomes}
+    assert status == {"P001": "sent", "P002": "withheld", "P003": "withheld"}
+    assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == ["S1.bundle.json", "S1.oru.hl7"]
+
+
+def test_load_consent_source_uses_ingest(tmp_path):
+    pytest.importorskip("ehrgen.ingest.clinical.loader")
+    from ehrgen.deliver.consent import load_consent_source
+
+    data = load_consent_source(tmp_path)  # an empty folder: no consents, nobody released
+    assert not data.has_consent("P001")

@@ -8,6 +8,7 @@ sample -> patient mapping for exports named by sample id).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -55,12 +56,15 @@ class ConsentGate:
 
 def load_consent_source(path: Path) -> Any:
     """Load the clinical data file via ehrgen.ingest (built separately; guarded import)."""
-    try:
-        from ehrgen.ingest import load_clinical  # type: ignore[attr-defined]
-    except ImportError:
+    load_clinical = None
+    for module in ("ehrgen.ingest", "ehrgen.ingest.clinical", "ehrgen.ingest.clinical.loader"):
         try:
-            from ehrgen.ingest.clinical import load_clinical  # type: ignore[no-redef]
+            load_clinical = getattr(importlib.import_module(module), "load_clinical", None)
         except ImportError:
-            raise InputError(str(path), "cannot read clinical data: ehrgen.ingest.load_clinical is not available "
-                                        "in this installation") from None
+            continue
+        if load_clinical is not None:
+            break
+    if load_clinical is None:
+        raise InputError(str(path), "cannot read clinical data: ehrgen.ingest.load_clinical is not available "
+                                    "in this installation")
     return load_clinical(path)
