@@ -24,7 +24,7 @@ def one_line_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except (EhrgenError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            err_console.print(f"error: {msg}", markup=False, highlight=False)
+            sys.stderr.write(f"error: {msg}\n")  # plain: one line, never wrapped
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -13,8 +13,11 @@ ABSENT (-9) the second allele of a haploid call.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
+import tempfile
+import warnings
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +84,10 @@ def _check_readable(path: Path) -> None:
                     pass
         except (EOFError, OSError, gzip.BadGzipFile) as exc:
             raise InputError(str(path), f"corrupt or truncated gzip/bgzip data ({exc.__class__.__name__})") from None
+        with gzip.open(path, "rb") as gz:
+            first_bytes = gz.read(4)
+        if first_bytes.startswith(b"BCF"):
+            return
         with gzip.open(path, "rt", errors="replace") as gz:
             first = gz.readline()
     elif head == b"BC":  # BCF
@@ -117,9 +124,43 @@ def _index_exists(path: Path) -> bool:
     return any(os.path.exists(s + ext) for ext in (".tbi", ".csi"))
 
 
+@contextlib.contextmanager
+def _htslib_messages(sink: list[str]):
+    """Collect htslib's C-level stderr messages (kept for the error text instead of leaking to the terminal)."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(fd, 2)
+            os.close(fd)
+            tmp.seek(0)
+            sink.extend(l for l in tmp.read().decode(errors="replace").splitlines() if l.strip())
+
+
 def read_genotypes(path: Path | str, definitions: Definitions, samples: list[str] | None = None,
                    genes: list[str] | None = None) -> GenotypeBatch:
     """Read every definition position of `genes` for `samples` (default: all) in one pass over the file."""
+    messages: list[str] = []
+    try:
+        with _htslib_messages(messages), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # cyvcf2 warns on empty regions: not an error here
+            batch = _read_genotypes(path, definitions, samples, genes)
+    except InputError as exc:
+        if messages and "malformed" in str(exc):
+            raise InputError(str(path), f"malformed VCF record: {messages[0].split('] ', 1)[-1]}") from None
+        raise
+    batch.warnings += [f"htslib: {m.split('] ', 1)[-1]}" for m in messages[:5]]
+    return batch
+
+
+def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[str] | None,
+                    genes: list[str] | None) -> GenotypeBatch:
     from cyvcf2 import VCF  # imported here: cyvcf2 import is the slow part of start-up
 
     path = Path(path)
