@@ -430,3 +430,418 @@ def bgzip_and_index(plain: Path, gz: Path) -> bool:
         subprocess.run(["tabix", "-f", "-p", "vcf", str(gz)], check=True)
         return True
     return False
+
+
+# --------------------------------------------------------------------------------------------------------------
+# clinical facts: CSV, HL7 v2.5.1, FHIR R4
+# --------------------------------------------------------------------------------------------------------------
+
+
+def load_drug_codes(reference: Path) -> dict[str, tuple[str, str]]:
+    """drug -> (RxNorm ingredient code, first ATC code)."""
+    codes: dict[str, tuple[str, str]] = {}
+    with open(reference / DRUGS_REL, newline="") as fh:
+        for row in csv.DictReader(fh):
+            atc = row["ATC"].split(",")[0].strip()
+            codes.setdefault(row["Drug"].strip().lower(), (row["RxNorm"].strip(), atc))
+    return codes
+
+
+@dataclass
+class Person:
+    patient: Patient
+    mrn: str
+    family: str
+    given: str
+    birth_date: dt.date
+    consent_date: dt.date
+
+
+@dataclass
+class Order:
+    patient: Patient
+    order_id: str
+    status: str
+    drug: str
+    rxnorm: str
+    atc: str
+    date: dt.date
+    dose: str
+    unit: str
+    form: str
+    route: str
+
+
+def build_people(raw: dict, patients: list[Patient]) -> list[Person]:
+    meta = raw["meta"]
+    rng = random.Random(meta["seed"])
+    base = dt.date.fromisoformat(meta["consent_base_date"])
+    given, family = meta["given_names"], meta["family_names"]
+    people = []
+    for n, p in enumerate(patients):
+        year = rng.randint(meta["birth_year_min"], meta["birth_year_max"])
+        birth = dt.date(year, 1, 1) + dt.timedelta(days=rng.randint(0, 364))
+        people.append(Person(p, f"MRN{meta['mrn_start'] + n}", family[n % len(family)], given[n % len(given)],
+                             birth, base + dt.timedelta(days=n)))
+    return people
+
+
+def build_orders(raw: dict, patients: list[Patient], codes: dict[str, tuple[str, str]]) -> list[Order]:
+    base = dt.date.fromisoformat(raw["meta"]["order_base_date"])
+    orders = []
+    for p in patients:
+        for m in p.medications:
+            drug = m["drug"].lower()
+            if drug not in codes:
+                raise ScenarioError(f"{p.id}: drug {drug!r} not in {DRUGS_REL}")
+            if m["status"] not in ("active", "proposed", "stopped"):
+                raise ScenarioError(f"{p.id}: medication status must be active|proposed|stopped, got {m['status']!r}")
+            dose = raw["drugs"].get(drug)
+            if dose is None:
+                raise ScenarioError(f"{p.id}: no [drugs.{drug}] dosing entry in the scenario file")
+            n = len(orders) + 1
+            orders.append(Order(p, f"ORD{n:04d}", m["status"], drug, *codes[drug], base + dt.timedelta(days=n),
+                                dose["dose"], dose["unit"], dose["form"], dose["route"]))
+    return orders
+
+
+def csv_text(columns: tuple[str, ...], rows: list[dict[str, str]], delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, delimiter=delimiter, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+PATIENT_COLUMNS = ("patient_id", "identifier_system", "identifier_value", "family", "given", "birth_date", "sex")
+SAMPLE_COLUMNS = ("sample_id", "patient_id")
+CONSENT_COLUMNS = ("patient_id", "return_results", "date")
+MEDICATION_COLUMNS = ("patient_id", "status", "drug", "rxnorm", "atc", "order_id", "date")
+MANIFEST_COLUMNS = ("sample_id", "patient_id", "vcf", "outside_calls", "expect")
+
+HL7_SENDING = "SYNTH-EHR^SYNTH-HOSP"
+HL7_RECEIVING = "EHRGEN^EHRGEN-PGX"
+ROUTES = {"PO": "Oral", "IV": "Intravenous", "IH": "Inhalation"}
+# order status -> (ORC-1 order control, ORC-5 order status); a proposal is sent as a new order held in
+# "scheduled" state, a stopped one as a discontinue
+ORC_CODES = {"active": ("NW", "IP"), "proposed": ("NW", "SC"), "stopped": ("DC", "DC")}
+
+
+def _msh(meta: dict, msg_type: str, control_id: str) -> str:
+    return "|".join(["MSH", "^~\\&", *HL7_SENDING.split("^"), *HL7_RECEIVING.split("^"), meta["message_time"], "",
+                     msg_type, control_id, "P", "2.5.1"])
+
+
+def _pid(meta: dict, person: Person) -> str:
+    oid = meta["identifier_system"].removeprefix("urn:oid:")
+    cx = f"{person.mrn}^^^{meta['assigning_authority']}&{oid}&ISO^MR"
+    sex = {"female": "F", "male": "M"}[person.patient.sex]
+    return "|".join(["PID", "1", "", cx, "", f"{person.family}^{person.given}^^^^^L", "",
+                     person.birth_date.strftime("%Y%m%d"), sex])
+
+
+def adt_a04(meta: dict, person: Person) -> str:
+    segs = [
+        _msh(meta, "ADT^A04^ADT_A01", f"ADT-{person.patient.id}"),
+        f"EVN|A04|{meta['message_time']}",
+        _pid(meta, person),
+        "PV1|1|O",
+    ]
+    return "\r".join(segs) + "\r"
+
+
+def rde_o11(meta: dict, person: Person, o: Order) -> str:
+    control, status = ORC_CODES[o.status]
+    when = o.date.strftime("%Y%m%d") + "0900"
+    segs = [
+        _msh(meta, "RDE^O11^RDE_O11", f"RDE-{o.order_id}"),
+        _pid(meta, person),
+        "PV1|1|O",
+        "|".join(["ORC", control, f"{o.order_id}^SYNTH-EHR", "", "", status, "", "", "", when, "", "",
+                  "9001^Prescriber^Test^^^^^^SYNTH-HOSP"]),
+        "|".join(["RXE", f"^^^{o.date.strftime('%Y%m%d')}", f"{o.rxnorm}^{o.drug}^RXNORM", o.dose, "",
+                  f"{o.unit}^{o.unit}^UCUM", o.form]),
+        f"RXR|{o.route}^{ROUTES[o.route]}^HL70162",
+    ]
+    return "\r".join(segs) + "\r"
+
+
+def _uuid(kind: str, key: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'https://ehrgen.invalid/sample-data/{kind}/{key}')}"
+
+
+def _number(text: str) -> int | float:
+    f = float(text)
+    return int(f) if f.is_integer() else f
+
+
+SYNTHETIC_TAG = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HTEST",
+                 "display": "test health data"}
+
+
+def fhir_bundle(meta: dict, people: list[Person], orders: list[Order]) -> dict:
+    entries = []
+
+    def add(resource: dict) -> None:
+        rtype, rid = resource["resourceType"], resource["id"]
+        entries.append({"fullUrl": _uuid(rtype, rid), "resource": resource,
+                        "request": {"method": "PUT", "url": f"{rtype}/{rid}"}})
+
+    for person in people:
+        p = person.patient
+        add({
+            "resourceType": "Patient", "id": p.id, "meta": {"tag": [SYNTHETIC_TAG]},
+            "identifier": [{
+                "use": "usual",
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+                "system": meta["identifier_system"], "value": person.mrn}],
+            "name": [{"use": "official", "family": person.family, "given": [person.given]}],
+            "gender": p.sex, "birthDate": person.birth_date.isoformat(),
+        })
+        add({
+            "resourceType": "Consent", "id": f"consent-{p.id}", "meta": {"tag": [SYNTHETIC_TAG]},
+            "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                  "code": "treatment"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0",
+                                      "display": "Patient Consent"}]}],
+            "patient": {"reference": f"Patient/{p.id}"},
+            "dateTime": person.consent_date.isoformat(),
+            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                       "code": "OPTIN" if p.consent else "OPTOUT"}]},
+            "provision": {"type": "permit" if p.consent else "deny",
+                          "code": [{"text": "Return of pharmacogenomic test results to the health record"}]},
+        })
+    for o in orders:
+        status, intent = {"active": ("active", "order"), "proposed": ("draft", "proposal"),
+                          "stopped": ("stopped", "order")}[o.status]
+        add({
+            "resourceType": "MedicationRequest", "id": o.order_id, "meta": {"tag": [SYNTHETIC_TAG]},
+            "identifier": [{"system": f"{meta['identifier_system']}.2", "value": o.order_id}],
+            "status": status, "intent": intent,
+            "medicationCodeableConcept": {
+                "coding": [{"system": RXNORM_SYSTEM, "code": o.rxnorm, "display": o.drug},
+                           {"system": ATC_SYSTEM, "code": o.atc}],
+                "text": o.drug},
+            "subject": {"reference": f"Patient/{o.patient.id}"},
+            "authoredOn": o.date.isoformat(),
+            "dosageInstruction": [{
+                "text": f"{o.dose} {o.unit} {ROUTES[o.route].lower()}",
+                "route": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0162", "code": o.route,
+                                      "display": ROUTES[o.route]}]},
+                "doseAndRate": [{"doseQuantity": {"value": _number(o.dose), "unit": o.unit,
+                                                  "system": "http://unitsofmeasure.org", "code": o.unit}}]}],
+        })
+    return {"resourceType": "Bundle", "id": "ehrgen-sample-data", "meta": {"tag": [SYNTHETIC_TAG]},
+            "type": "transaction", "entry": entries}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# write everything
+# --------------------------------------------------------------------------------------------------------------
+
+GENERATED_DIRS = ("vcf", "outside_calls", "clinical")
+
+
+def generate(out: Path, reference: Path = DEFAULT_REFERENCE, scenarios: Path = SCENARIOS) -> list[str]:
+    """Write the sample data set into `out`; returns the relative paths written (sorted)."""
+    raw, patients = load_scenarios(scenarios)
+    meta = raw["meta"]
+    gdefs = {g: load_gene(reference, g) for g in GENES}
+    rows = expected_rows(gdefs, patients)  # fails before anything is written if a scenario is inconsistent
+    codes = load_drug_codes(reference)
+    people = build_people(raw, patients)
+    orders = build_orders(raw, patients, codes)
+
+    out.mkdir(parents=True, exist_ok=True)
+    for d in GENERATED_DIRS:
+        if (out / d).exists():
+            shutil.rmtree(out / d)
+    written: list[str] = []
+
+    def write(rel: str, text: str) -> Path:
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+        written.append(rel)
+        return path
+
+    # VCFs, grouped by file in scenario order
+    by_file: dict[str, list[Patient]] = {}
+    for p in patients:
+        by_file.setdefault(p.vcf, []).append(p)
+    notes: list[str] = []
+    for name, group in by_file.items():
+        text = vcf_text(gdefs, group, meta["file_date"])
+        if any(p.malformed for p in group):
+            write(f"vcf/{name}", malformed(text))
+        elif name.endswith(".vcf.gz"):
+            tmp = out / "vcf" / name.removesuffix(".gz")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text)
+            if bgzip_and_index(tmp, out / "vcf" / name):
+                written += [f"vcf/{name}", f"vcf/{name}.tbi"]
+            else:
+                notes.append(f"vcf/{name}: neither pysam nor bgzip/tabix installed; not written")
+            tmp.unlink()
+        else:
+            write(f"vcf/{name}", text)
+
+    for p in patients:
+        if p.outside_calls:
+            lines = ["# outside calls (PharmCAT format: gene, diplotype, phenotype, activity score); synthetic"]
+            lines += ["\t".join(r).rstrip("\t") for r in p.outside_calls]
+            write(f"outside_calls/{p.sample}.tsv", "\n".join(lines) + "\n")
+
+    write("manifest.csv", csv_text(MANIFEST_COLUMNS, [
+        dict(sample_id=p.sample, patient_id=p.id, vcf=f"vcf/{p.vcf}",
+             outside_calls=f"outside_calls/{p.sample}.tsv" if p.outside_calls else "",
+             expect="input_error" if p.malformed else "ok")
+        for p in patients]))
+
+    write("clinical/patients.csv", csv_text(PATIENT_COLUMNS, [
+        dict(patient_id=x.patient.id, identifier_system=meta["identifier_system"], identifier_value=x.mrn,
+             family=x.family, given=x.given, birth_date=x.birth_date.isoformat(), sex=x.patient.sex)
+        for x in people]))
+    write("clinical/samples.csv", csv_text(SAMPLE_COLUMNS, [dict(sample_id=p.sample, patient_id=p.id)
+                                                           for p in patients]))
+    write("clinical/consent.csv", csv_text(CONSENT_COLUMNS, [
+        dict(patient_id=x.patient.id, return_results="true" if x.patient.consent else "false",
+             date=x.consent_date.isoformat()) for x in people]))
+    write("clinical/medications.csv", csv_text(MEDICATION_COLUMNS, [
+        dict(patient_id=o.patient.id, status=o.status, drug=o.drug, rxnorm=o.rxnorm, atc=o.atc, order_id=o.order_id,
+             date=o.date.isoformat()) for o in orders]))
+    person_of = {x.patient.id: x for x in people}
+    for x in people:
+        write(f"clinical/hl7/adt_{x.patient.id}.hl7", adt_a04(meta, x))
+    for o in orders:
+        write(f"clinical/hl7/rde_{o.order_id}.hl7", rde_o11(meta, person_of[o.patient.id], o))
+    write("clinical/fhir/bundle.json", json.dumps(fhir_bundle(meta, people, orders), indent=2) + "\n")
+
+    write("expected/calls.tsv", csv_text(EXPECTED_COLUMNS, rows, delimiter="\t"))
+
+    written.sort()
+    write("GENERATED.json", json.dumps({
+        "generator": "tools/gen_sample_data.py",
+        "scenarios": "sample_data/scenarios.toml",
+        "scenarios_sha256": hashlib.sha256(scenarios.read_bytes()).hexdigest(),
+        "sources": SOURCE_NOTE,
+        "allele_definitions": {g: _definition_version(reference, g) for g in GENES},
+        "seed": meta["seed"],
+        "files": written,
+    }, indent=2) + "\n")
+    for n in notes:
+        print(f"warning: {n}", file=sys.stderr)
+    return sorted(written)
+
+
+def _definition_version(reference: Path, gene: str) -> str:
+    d = json.loads((reference / DEFINITIONS_REL / f"{gene}_translation.json").read_text())
+    return f"{d.get('source')} {d.get('version')}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# --refresh-expected: compare with the project's own caller / rules engine, never overwrite silently
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _ehrgen() -> str | None:
+    local = Path(sys.executable).parent / "ehrgen"
+    return str(local) if local.exists() else shutil.which("ehrgen")
+
+
+def _has_command(exe: str, name: str) -> bool:
+    r = subprocess.run([exe, name, "--help"], capture_output=True, text=True)
+    return r.returncode == 0
+
+
+def refresh_expected(data: Path) -> int:
+    """Run `ehrgen call` (and `ehrgen interpret` when present) on the sample data, write the engine's view to
+    expected/calls.caller.tsv and expected/recommendations.tsv, and list every disagreement with the engineered
+    expected/calls.tsv in expected/refresh_report.md. Returns the number of disagreements."""
+    import tempfile
+
+    exe = _ehrgen()
+    if exe is None or not _has_command(exe, "call"):
+        print("refresh: no `ehrgen call` command yet; expected/calls.tsv left as engineered", file=sys.stderr)
+        return 0
+    with open(data / "manifest.csv", newline="") as fh:
+        manifest = list(csv.DictReader(fh))
+    with open(data / "expected" / "calls.tsv", newline="") as fh:
+        expected = {(r["sample"], r["gene"]): r for r in csv.DictReader(fh, delimiter="\t")}
+    report: list[str] = []
+    caller_rows: list[dict[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        calls_dir = Path(tmp) / "calls"
+        for vcf in sorted({r["vcf"] for r in manifest}):
+            rows = [r for r in manifest if r["vcf"] == vcf]
+            cmd = [exe, "call", str(data / vcf), "--out", str(calls_dir), "--outside-calls", str(data / "outside_calls")]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            should_fail = all(r["expect"] == "input_error" for r in rows)
+            if (res.returncode != 0) != should_fail:
+                report.append(f"- `{vcf}`: exit {res.returncode}, expected "
+                              f"{'failure' if should_fail else 'success'}: {res.stderr.strip()[-300:]}")
+        for r in manifest:
+            f = calls_dir / f"{r['sample_id']}.calls.json"
+            if not f.exists():
+                continue
+            genes = json.loads(f.read_text())["genes"]
+            for gene, c in genes.items():
+                text = " OR ".join(
+                    d["allele1"] if d.get("allele2") is None else f"{d['allele1']}/{d['allele2']}"
+                    for d in c.get("diplotypes", []))
+                caller_rows.append(dict(sample=r["sample_id"], gene=gene, diplotypes=text, status=c.get("status", ""),
+                                        phenotype=c.get("phenotype") or "", activity_score=c.get("activity_score") or ""))
+                want = expected.get((r["sample_id"], gene))
+                if want and (want["diplotypes"] != text or want["status"] != c.get("status")):
+                    report.append(f"- {r['sample_id']} {gene}: expected `{want['diplotypes']}` ({want['status']}), "
+                                  f"caller `{text}` ({c.get('status')})")
+        for (sample, gene), want in expected.items():
+            if gene != "ALL" and not any(x["sample"] == sample and x["gene"] == gene for x in caller_rows) \
+                    and (calls_dir / f"{sample}.calls.json").exists():
+                report.append(f"- {sample} {gene}: expected `{want['diplotypes']}`, caller reported nothing")
+        (data / "expected" / "calls.caller.tsv").write_text(csv_text(
+            ("sample", "gene", "diplotypes", "status", "phenotype", "activity_score"), caller_rows, delimiter="\t"))
+        if _has_command(exe, "interpret"):
+            rec_dir = Path(tmp) / "recs"
+            res = subprocess.run([exe, "interpret", str(calls_dir), "--out", str(rec_dir)], capture_output=True,
+                                 text=True)
+            produced = rec_dir / "recommendations.tsv"
+            if res.returncode == 0 and produced.exists():
+                target = data / "expected" / "recommendations.tsv"
+                if target.exists() and target.read_text() != produced.read_text():
+                    report.append("- expected/recommendations.tsv changed (see git diff)")
+                shutil.copyfile(produced, target)
+            else:
+                report.append(f"- `ehrgen interpret` failed (exit {res.returncode}): {res.stderr.strip()[-300:]}")
+        else:
+            report.append("- no `ehrgen interpret` command yet: expected/recommendations.tsv not written")
+    body = "# Refresh report\n\nEngineered expectations (expected/calls.tsv) versus `ehrgen call`. " \
+           "Nothing in calls.tsv was changed.\n\n" + ("\n".join(report) if report else "No differences.") + "\n"
+    (data / "expected" / "refresh_report.md").write_text(body)
+    print(body)
+    return sum(1 for line in report if line.startswith("- "))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=REPO / "sample_data", help="output folder (default: sample_data/)")
+    ap.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE, help="shared/reference folder")
+    ap.add_argument("--scenarios", type=Path, default=SCENARIOS)
+    ap.add_argument("--refresh-expected", action="store_true",
+                    help="after generating, run ehrgen call/interpret and report differences")
+    args = ap.parse_args(argv)
+    try:
+        files = generate(args.out, args.reference, args.scenarios)
+    except (ScenarioError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(files)} files to {args.out}", file=sys.stderr)
+    if args.refresh_expected:
+        diffs = refresh_expected(args.out)
+        print(f"refresh: {diffs} difference(s); see {args.out / 'expected' / 'refresh_report.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
