@@ -123,7 +123,8 @@ def _withhold(led: Ledger, report: DeliveryReport, patient_id: str, t: Target, a
         did = led.record(run_id=report.run_id, patient_id=patient_id, kind=art.kind, target=t.key,
                          status="withheld", reason=why)
         event = build_audit_event(outcome=OUTCOME_BY_STATUS["withheld"], outcome_desc=f"release withheld: {why}",
-                                  target=t.key, reports=[], patient={"identifier": {"value": patient_id}})
+                                  target=t.key, reports=[], patient={"identifier": {"value": patient_id}},
+                                  channel="fhir" if isinstance(t, FhirTarget) else "export")
         led.record_audit(event, delivery_id=did, sent_to_server=False, server_response="local only")
         report.add(DeliveryOutcome(patient_id, t.key, art.kind, "withheld", reason=why))
 
@@ -158,7 +159,8 @@ def _deliver_one(led: Ledger, sender, t: Target, patient_id: str, art: Artefact,
         # outbox/MLLP: no FHIR server to hold the AuditEvent, keep it locally
         event = build_audit_event(outcome=OUTCOME_BY_STATUS[att.ledger_status],
                                   outcome_desc=f"{art.kind} {att.ledger_status} ({att.response or att.reason})",
-                                  target=t.key, reports=[], patient={"identifier": {"value": patient_id}})
+                                  target=t.key, reports=[], patient={"identifier": {"value": patient_id}},
+                                  channel="export")
         led.record_audit(event, delivery_id=did, sent_to_server=False, server_response="local only")
     return DeliveryOutcome(patient_id, t.key, art.kind, att.report_status,  # type: ignore[arg-type]
                            reason=att.reason, response=att.response, sha256=sha)

@@ -36,12 +36,20 @@ def build_audit_event(
     recorded: str | None = None,
     network_address: str | None = None,
     purpose: str | None = None,
+    channel: Literal["fhir", "export"] = "fhir",
 ) -> dict[str, Any]:
     """An AuditEvent (R4 JSON dict).
+
+    channel "fhir": a REST transaction (type rest, subtype transaction, action C). channel "export":
+    files or HL7 v2 messages handed to another system (DICOM 110106 Export, action R), used for the
+    outbox and MLLP targets and for withheld releases, which are kept locally only.
 
     reports: FHIR Reference dicts for the DiagnosticReports released ({"reference": ...} and/or
     {"identifier": {...}}). patient: a Reference dict for the patient, or None.
     """
+    # fhir.resources does not check codes, so the value set is enforced here
+    if outcome not in ("0", "4", "8", "12"):
+        raise ValueError(f"AuditEvent.outcome must be 0, 4, 8 or 12, not {outcome!r}")
     agent: dict[str, Any] = {
         "type": {
             "coding": [{
@@ -74,16 +82,20 @@ def build_audit_event(
             "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
                      "display": "Patient"},
         })
-    event: dict[str, Any] = {
-        "resourceType": "AuditEvent",
-        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
-                 "display": "RESTful Operation"},
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": "transaction",
-                     "display": "transaction"}],
-        "action": "C",
+    event: dict[str, Any] = {"resourceType": "AuditEvent"}
+    if channel == "fhir":
+        event["type"] = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+                         "display": "RESTful Operation"}
+        event["subtype"] = [{"system": "http://hl7.org/fhir/restful-interaction", "code": "transaction",
+                             "display": "transaction"}]
+        event["action"] = "C"
+    else:
+        event["type"] = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110106",
+                         "display": "Export"}
+        event["action"] = "R"
+    event.update({
         "recorded": recorded or utc_now(),
         "outcome": outcome,
-        "outcomeDesc": outcome_desc[:1000],
         "agent": [agent],
         "source": {
             "site": target,
@@ -91,7 +103,9 @@ def build_audit_event(
             "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
                       "display": "Application Server"}],
         },
-    }
+    })
+    if outcome_desc.strip():  # FHIR strings may not be empty
+        event["outcomeDesc"] = outcome_desc.strip()[:1000]
     if purpose:
         event["purposeOfEvent"] = [{"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose}]}]
