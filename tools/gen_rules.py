@@ -193,19 +193,19 @@ def dose_percent(text: str, action: str) -> tuple[int | None, str]:
     return None, ""
 
 
-_NEGATED = re.compile(r"not an alternative|do not (select|use|choose)|also metaboli[sz]ed|\bavoid\b|should not|"
+_NEGATED = re.compile(r"not (a |an |suitable )*alternatives?|^for [a-z ]+ and [a-z ]+,|recommendation for|:$|\brisk\b|same applies|recommended to determine|not considered|\balso\b|increased risk|cyp\w+ inhibitor|inducer|do not (select|use|choose)|also metaboli[sz]ed|\bavoid\b|should not|"
                       r"is not recommended|contra-?indicated", re.I)
 
 
 def alternatives(text: str, drug: str, vocabulary: list[str]) -> list[str]:
     """Drug names the text offers instead, skipping sentences that rule a drug out."""
     found: list[str] = []
-    for sentence in re.split(r"(?<=[.;:])\s+|\n", text):
+    for sentence in re.split(r"(?<=[.;])\s+|\n", text):
         low = sentence.lower()
         if _NEGATED.search(low):
             continue
         for name in vocabulary:
-            if name != drug and name not in found and re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", low):
+            if name != drug and name not in found and re.search(rf"(?<![a-z-]){re.escape(name)}(?![a-z])", low):
                 found.append(name)
     return found
 

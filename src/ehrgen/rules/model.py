@@ -48,6 +48,7 @@ class Recommendation:
     reason: str | None = None  # e.g. why indeterminate, and what would resolve it
     rxnorm: str | None = None
     atc: str | None = None
+    population: str | None = None  # guideline population the rule applies to ("general", "CVI ACS PCI", ...)
 
     def row(self) -> dict[str, str]:
         return {

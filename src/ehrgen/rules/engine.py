@@ -1,0 +1,370 @@
+"""Rules engine: star-allele calls -> CPIC/DPWG recommendations. Pure functions; no I/O beyond loading tables.
+
+How a guideline is evaluated for one drug (one rule group = source + guideline + drug + population):
+
+1. Each gene the group's rules key on gets a state from the calls:
+   - ok: candidate lookup values with a specificity (diplotype key 4 > allele status 3 > activity score 2 >
+     phenotype / other 1). HLA allele-status keys ("*57:01 positive") are derived from the diplotype,
+     for whatever alleles the rules name (data-driven).
+   - indeterminate: phenotype "Indeterminate", status not_called, or tied candidates that disagree on
+     the value a rule needs -> the group yields action "indeterminate" (alert info) with a reason.
+   - missing: status no_data or gene absent -> looked up as "No Result" (guidelines that define advice
+     without that gene use it); if nothing matches -> "not tested" record (action test_recommended).
+2. A rule matches when every gene in its lookup key matches (multi-gene rules need all genes).
+   Among matches the most specific wins, then the most severe action, then the rule id.
+3. No match with all genes called -> no_recommendation (info), so silence never means "not checked".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Literal
+
+from ehrgen.paths import rules_dir
+from ehrgen.pgx.model import INDETERMINATE, GeneCall, SampleCalls
+from ehrgen.rules.drugs import Drug, DrugTable, default_table
+from ehrgen.rules.model import Recommendation
+from ehrgen.rules.ruleset import Rule, RuleSet, alert_for, diplotype_key, load, normalise_score
+from ehrgen.rules.summary import describe_value, summarise
+
+SourceOpt = Literal["cpic", "dpwg", "both"]
+Mode = Literal["preemptive", "reactive"]
+NOT_ACTIONABLE = ("standard_dosing", "no_recommendation")
+SEVERITY = ("avoid", "use_alternative", "reduce_dose", "increase_dose", "test_recommended", "monitor",
+            "indeterminate", "standard_dosing", "no_recommendation")
+ALERT_ORDER = {"critical": 0, "warning": 1, "info": 2}
+NO_RESULT = "No Result"
+PHENOTYPING = "Phenotyping"
+_ALLELE_STATUS = re.compile(r"^\*(\d+:\d+) (positive|negative)$")
+_HLA_NAME = re.compile(r"\*?(\d+):(\d+)")
+_SCORE = re.compile(r"^≥?\d+(\.\d+)?$")
+
+
+@dataclass
+class GeneState:
+    gene: str
+    kind: Literal["ok", "indeterminate", "missing"]
+    values: dict[str, int] = field(default_factory=dict)  # lookup value -> specificity
+    allele_sets: list[set[str]] = field(default_factory=list)  # 2-field allele names per candidate diplotype
+    activity_values: list[str | None] = field(default_factory=list)  # single diplotype's allele values
+    phenotype: str | None = None
+    reason: str = ""
+
+    def match(self, value: str) -> int:
+        """Specificity (>0) when this gene satisfies a rule's lookup value, else 0. -1: cannot tell."""
+        if self.kind == "missing":
+            return 1 if value == NO_RESULT else 0
+        if self.kind != "ok":
+            return 0
+        if " & " in value:
+            parts = [self.match(p) for p in value.split(" & ")]
+            return -1 if -1 in parts else (sum(parts) if all(parts) else 0)
+        if value in self.values:
+            return self.values[value]
+        m = _ALLELE_STATUS.match(value)
+        if m and self.allele_sets:
+            verdicts = {(m.group(1) in alleles) == (m.group(2) == "positive") for alleles in self.allele_sets}
+            if len(verdicts) > 1:
+                return -1  # tied candidate diplotypes disagree on carrying this allele
+            return 3 if verdicts.pop() else 0
+        return 0
+
+
+def _hla_alleles(names: Iterable[str | None]) -> set[str]:
+    out = set()
+    for n in names:
+        m = _HLA_NAME.search(n or "")
+        if m:
+            out.add(f"{m.group(1)}:{m.group(2)}")
+    return out
+
+
+def gene_state(call: GeneCall | None, gene: str, source: str) -> GeneState:
+    """What the rules of `source` may look up for this gene call."""
+    if call is None or call.status == "no_data":
+        return GeneState(gene, "missing", reason=f"{gene} was not tested (no data)")
+    fallback = "fallback" in (call.lookup or {})
+    if call.status == "not_called" and not fallback:
+        miss = len(call.missing_positions)
+        return GeneState(gene, "indeterminate", reason=(
+            f"{gene} could not be called" + (f" ({miss} defining positions missing)" if miss else "")
+            + "; re-genotype the missing positions or supply a validated outside call"))
+    if call.phenotype == INDETERMINATE:
+        cands = "; ".join(f"{d.name}: {d.phenotype or 'no phenotype'}" for d in call.diplotypes) or "no candidates"
+        return GeneState(gene, "indeterminate", reason=(
+            f"{gene} is indeterminate: tied candidate diplotypes imply different phenotypes ({cands}); "
+            f"phased data or an orthogonal targeted test of {gene} distinguishing "
+            + " vs ".join(sorted({a for d in call.diplotypes for a in (d.allele1, d.allele2) if a}))
+            + " would resolve it"))
+    st = GeneState(gene, "ok", phenotype=call.phenotype)
+
+    def add(value: str | None, spec: int) -> None:
+        if value:
+            v = value.strip()
+            v = normalise_score(v) if _SCORE.match(v) else v
+            st.values[v] = max(spec, st.values.get(v, 0))
+
+    add(call.phenotype, 1)
+    add(call.activity_score, 2)
+    for key, value in (call.lookup or {}).items():
+        k = key.lower()
+        if k in ("cpic", "dpwg") or k.startswith(("cpic_", "dpwg_")):
+            if not k.startswith(source.lower()):
+                continue  # a source-specific key (e.g. DPWG's CYP2D6 activity score) for the other source
+        if "diplotype" in k:
+            continue
+        add(value, 2 if _SCORE.match(str(value).strip()) else 1)
+    if len(call.diplotypes) == 1:
+        d = call.diplotypes[0]
+        add(diplotype_key([a for a in (d.allele1, d.allele2) if a]), 4)
+        st.activity_values = list(d.activity_values)
+    st.allele_sets = [_hla_alleles([d.allele1, d.allele2]) for d in call.diplotypes]
+    if not call.diplotypes and (call.lookup or {}).get("diplotype"):
+        names = [n.strip() for n in call.lookup["diplotype"].split("/")]
+        add(diplotype_key(names), 4)
+        st.allele_sets = [_hla_alleles(names)]
+    return st
+
+
+def _phenotyping_applies(state: GeneState) -> bool | None:
+    """DPWG splits some DPYD scores by how they arise: True when both alleles are partial-function
+    (e.g. 0.5 + 0.5: 'Phenotyping' advice), False when a null or full allele is involved, None if unknown."""
+    vals = []
+    for v in state.activity_values:
+        try:
+            vals.append(float(v))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+    if len(vals) != 2:
+        return None
+    return all(0.0 < v < 1.0 for v in vals)
+
+
+@dataclass
+class _Group:
+    source: str
+    guideline_id: str
+    drug: str
+    population: str
+    rules: list[Rule]
+
+    @property
+    def genes(self) -> list[str]:
+        return sorted({g for r in self.rules for g in r.lookup})
+
+    @property
+    def head(self) -> Rule:
+        return self.rules[0]
+
+
+@dataclass
+class _Outcome:
+    action: str
+    rule: Rule | None
+    values: dict[str, str]
+    reason: str | None = None
+
+
+def _select_qualified(matches: list[tuple[int, Rule]], states: dict[str, GeneState]) -> tuple[list[tuple[int, Rule]], str | None]:
+    qualified_genes = {g for _, r in matches for g in r.key_qualifier}
+    for gene in qualified_genes:
+        quals = {r.key_qualifier.get(gene) for _, r in matches}
+        if len(quals) < 2:
+            continue
+        ph = _phenotyping_applies(states[gene])
+        if ph is None:
+            return [], (f"{gene}: the guideline's advice for this activity score depends on which alleles make it "
+                        "up, and the allele activity values are not known; an enzyme activity (phenotyping) test "
+                        "or the full diplotype would resolve it")
+        want = [(s, r) for s, r in matches if (r.key_qualifier.get(gene) == PHENOTYPING) == ph]
+        matches = want or matches
+    return matches, None
+
+
+def evaluate_group(group: _Group, states: dict[str, GeneState]) -> _Outcome:
+    genes = group.genes
+    indeterminate = [states[g] for g in genes if states[g].kind == "indeterminate"]
+    if indeterminate:
+        reason = " ".join(s.reason for s in indeterminate)
+        guideline_note = _indeterminate_rule(group, states)
+        if guideline_note:
+            reason += f" Guideline advice for an indeterminate result: {guideline_note}"
+        return _Outcome("indeterminate", None, {s.gene: INDETERMINATE for s in indeterminate}, reason)
+    matches: list[tuple[int, Rule]] = []
+    unsure: list[str] = []
+    for rule in group.rules:
+        total = 0
+        for gene, value in rule.lookup.items():
+            m = states[gene].match(value)
+            if m == -1:
+                unsure.append(gene)
+            if m <= 0:
+                total = 0
+                break
+            total += m
+        if total:
+            matches.append((total, rule))
+    missing = [g for g in genes if states[g].kind == "missing"]
+    if not matches and unsure:
+        g = sorted(set(unsure))[0]
+        return _Outcome("indeterminate", None, {g: INDETERMINATE},
+                        f"{g}: the tied candidate diplotypes disagree on the allele this guideline keys on; "
+                        "phased data or an orthogonal targeted (allele-specific) test would resolve it")
+    matches, why = _select_qualified(matches, states)
+    if why:
+        return _Outcome("indeterminate", None, {}, why)
+    if not matches:
+        if missing:
+            return _Outcome("test_recommended", None, {g: "not tested" for g in missing},
+                            "not tested: " + ", ".join(missing) + " has no result; test before prescribing "
+                            f"{group.drug} to apply this guideline")
+        return _Outcome("no_recommendation", None, {},
+                        "the guideline gives no recommendation for this genotype result")
+    matches.sort(key=lambda sr: (-sr[0], SEVERITY.index(sr[1].action) if sr[1].action in SEVERITY else 99,
+                                 sr[1].rule_id))
+    rule = matches[0][1]
+    reason = None
+    if missing:
+        reason = ("advice based on the tested genes only: " + ", ".join(missing)
+                  + " not tested; testing it could refine this recommendation")
+    values = {g: ("not tested" if v == NO_RESULT else v[4:] if v.startswith("dip:") else v)
+              for g, v in rule.lookup.items()}
+    return _Outcome(rule.action, rule, values, reason)
+
+
+def _indeterminate_rule(group: _Group, states: dict[str, GeneState]) -> str | None:
+    """The summary of a rule the guideline keys on 'Indeterminate' for the affected genes, if one fits."""
+    for rule in group.rules:
+        ok = True
+        for gene, value in rule.lookup.items():
+            st = states[gene]
+            if st.kind == "indeterminate":
+                ok = value == INDETERMINATE
+            else:
+                ok = st.match(value) > 0
+            if not ok:
+                break
+        if ok and any(v == INDETERMINATE for v in rule.lookup.values()):
+            return rule.summary
+    return None
+
+
+def _groups(ruleset: RuleSet, drug: str, sources: list[str]) -> list[_Group]:
+    groups: dict[tuple[str, str, str], _Group] = {}
+    for r in ruleset.for_drug(drug):
+        if r.source not in sources:
+            continue
+        key = (r.source, r.guideline_id, r.population)
+        groups.setdefault(key, _Group(r.source, r.guideline_id, drug, r.population, [])).rules.append(r)
+    return [groups[k] for k in sorted(groups)]
+
+
+@lru_cache(maxsize=4)
+def _cached_ruleset(path: str) -> RuleSet:
+    return load(path)
+
+
+def default_ruleset() -> RuleSet:
+    return _cached_ruleset(str(rules_dir()))
+
+
+def _url(rule: Rule) -> str:
+    return rule.cpic_guideline_url or rule.guideline_url if rule.source == "CPIC" else rule.guideline_url
+
+
+def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, source: SourceOpt = "both",
+              mode: Mode = "preemptive", ruleset: RuleSet | None = None,
+              table: DrugTable | None = None) -> list[Recommendation]:
+    """Recommendations for one sample's calls.
+
+    drugs: names or codes (RxNorm ingredient, ATC) to restrict to; None = every drug with rules.
+    Unresolvable drug inputs are skipped here (use ehrgen.rules.drugs.resolve_medications to report them).
+    mode 'reactive': only the given drugs and only actionable findings (alerts).
+    """
+    rs = ruleset or default_ruleset()
+    tbl = table or default_table()
+    sources = {"cpic": ["CPIC"], "dpwg": ["DPWG"], "both": ["CPIC", "DPWG"]}[source]
+    if drugs is None:
+        wanted: list[Drug | str] = list(rs.drugs())
+    else:
+        wanted = []
+        for item in drugs:
+            hits = tbl.resolve_all(item) or ([item.lower()] if item.lower() in rs.drugs() else [])
+            wanted += [h for h in hits if h not in wanted]
+    recs: list[Recommendation] = []
+    state_cache: dict[tuple[str, str], GeneState] = {}
+    for item in wanted:
+        name = item.name if isinstance(item, Drug) else item
+        drug = item if isinstance(item, Drug) else tbl.drugs.get(name)
+        groups = _groups(rs, name, sources)
+        if not groups:
+            if drugs is not None:
+                recs.append(_no_guideline(calls, patient, name, drug, sources[0], rs))
+            continue
+        for group in groups:
+            states = {}
+            for g in group.genes:
+                key = (g, group.source)
+                if key not in state_cache:
+                    state_cache[key] = gene_state(calls.genes.get(g), g, group.source)
+                states[g] = state_cache[key]
+            recs.append(_recommendation(calls, patient, group, evaluate_group(group, states), drug, rs))
+    if mode == "reactive":
+        recs = [r for r in recs if r.actionable]
+    recs.sort(key=lambda r: (ALERT_ORDER.get(r.alert, 9), r.drug, r.source, r.guideline_id, r.population or ""))
+    return recs
+
+
+def _recommendation(calls: SampleCalls, patient: str, group: _Group, out: _Outcome, drug: Drug | None,
+                    rs: RuleSet) -> Recommendation:
+    head, rule = group.head, out.rule
+    if rule is not None:
+        strength, alert, summary = rule.strength, rule.alert, rule.summary
+        if out.reason:
+            summary += " (Some genes were not tested.)"
+    else:
+        strength = ""
+        alert = alert_for(out.action, None) if out.action != "test_recommended" else "info"
+        summary = summarise(out.action, group.drug, {g: v for g, v in out.values.items()}, group.population)
+        if out.action == "test_recommended":
+            summary = (f"{', '.join(out.values)} not tested: test before using {group.drug} "
+                       "so this guideline can be applied.")
+    phenotypes = dict(out.values)
+    for g in group.genes:  # show every gene the guideline uses, even when the matched key omits it
+        if g not in phenotypes:
+            call = calls.genes.get(g)
+            phenotypes[g] = (call.phenotype or call.activity_score or call.diplotype_text or call.status) \
+                if call and call.status != "no_data" else "not tested"
+    return Recommendation(
+        patient=patient, sample=calls.sample, drug=group.drug, source=group.source,  # type: ignore[arg-type]
+        genes=group.genes, phenotypes={g: phenotypes[g] for g in sorted(phenotypes)}, action=out.action,
+        strength=strength, alert=alert, summary=summary,  # type: ignore[arg-type]
+        guideline_id=group.guideline_id, guideline_url=_url(rule or head), rules_version=rs.version,
+        rule_id=rule.rule_id if rule else "", dose_percent=rule.dose_percent if rule else None,
+        alternatives=list(rule.alternatives) if rule else [],
+        actionable=out.action not in NOT_ACTIONABLE, reason=out.reason,
+        rxnorm=drug.rxnorm if drug else None, atc=drug.primary_atc if drug else None,
+        population=group.population,
+    )
+
+
+def _no_guideline(calls: SampleCalls, patient: str, name: str, drug: Drug | None, source: str,
+                  rs: RuleSet) -> Recommendation:
+    return Recommendation(
+        patient=patient, sample=calls.sample, drug=name, source=source,  # type: ignore[arg-type]
+        genes=[], phenotypes={}, action="no_recommendation", strength="", alert="info",
+        summary=f"No {source} genotype-based rule for {name} in rules {rs.version}.",
+        guideline_id="", guideline_url=(drug.cpic_guideline_url or "") if drug else "", rules_version=rs.version,
+        actionable=False, reason="no machine-readable CPIC/DPWG recommendation for this drug",
+        rxnorm=drug.rxnorm if drug else None, atc=drug.primary_atc if drug else None,
+    )
+
+
+def describe(rec: Recommendation) -> str:
+    """One line for logs and CLI output: no genotypes or identifiers, only drug/source/action."""
+    return f"{rec.drug} [{rec.source}] {rec.action} ({rec.alert})"
+
+
+__all__ = ["interpret", "gene_state", "evaluate_group", "default_ruleset", "describe", "describe_value"]
