@@ -105,6 +105,13 @@ class FakeFhir:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}/fhir"
 
+    server: object = None
+
+    def wrap(self, ssl_context) -> None:
+        """Serve HTTPS from now on (the listening socket is wrapped in place)."""
+        srv = self.server
+        srv.socket = ssl_context.wrap_socket(srv.socket, server_side=True)  # type: ignore[attr-defined]
+
     def posts(self, path_suffix: str = "/fhir") -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path == path_suffix]
 
@@ -162,6 +169,7 @@ def fake_fhir():
         srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         srv.daemon_threads = True
         fake.port = srv.server_address[1]
+        fake.server = srv
         threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(srv)
         return fake

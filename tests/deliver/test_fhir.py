@@ -221,3 +221,45 @@ def test_client_works_against_a_base_url_with_trailing_slash(fake_fhir):
     with FhirClient(srv.base + "/") as client:
         r = client.post_resource("AuditEvent", b'{"resourceType": "AuditEvent"}')
     assert r.status == 201 and srv.requests[0].path == "/fhir/AuditEvent"
+
+
+def _self_signed(tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import hashes
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_tls_is_verified_by_default(tmp_path, export_dir, settings, fake_fhir):
+    import ssl
+
+    srv = fake_fhir()
+    cert_file, key_file = _self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_file, key_file)
+    srv.wrap(ctx)
+    url = f"https://127.0.0.1:{srv.port}/fhir"
+    settings.fhir.max_retries = 0
+    assert settings.fhir.verify_tls is True
+    rep = deliver_dir(export_dir, [FhirTarget(url)], settings, {"P001": True})
+    assert rep.outcomes[0].status == "failed" and "ConnectError" in rep.outcomes[0].reason
+    assert srv.requests == []  # the untrusted server never saw the bundle
+    settings.fhir.verify_tls = False  # explicit opt-out (e.g. a test sandbox)
+    rep = deliver_dir(export_dir, [FhirTarget(url)], settings, {"P001": True})
+    assert rep.outcomes[0].status == "sent" and len(srv.posts("/fhir")) == 1

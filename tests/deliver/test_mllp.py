@@ -4,6 +4,7 @@ import socket
 import threading
 
 import pytest
+from fhir.resources.R4B.auditevent import AuditEvent
 from hl7apy.mllp import AbstractHandler, MLLPServer
 
 from ehrgen.deliver import MllpTarget, deliver_dir
@@ -100,6 +101,14 @@ def test_ae_ack_is_dead_lettered(export_dir, settings, mllp_server):
     assert "MSA|AE|MSG-P001" in (folder / "ack.hl7").read_text()
     assert "ACK AE: Unknown patient" in (folder / "reason.txt").read_text()
     assert not rep.ok
+    led = Ledger(settings.deliver.ledger)
+    [row] = led.history(patient_id="P001")
+    assert (row.status, row.response, row.location) == ("dead-lettered", "ACK AE", str(folder))
+    # local AuditEvents (no FHIR server on this channel): valid R4, DICOM Export type
+    for ae in led.audit_events():
+        AuditEvent.model_validate(ae.resource)
+        assert ae.resource["type"]["code"] == "110106" and not ae.sent_to_server
+    assert [ae.resource["outcome"] for ae in led.audit_events()] == ["4", "4"]
 
 
 class PersistentListener:
