@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,12 @@ def _as_date(value: Any) -> date | None:
         except ValueError:
             return None
     return None
+
+
+def _last_updated(res: Any) -> str | None:
+    """meta.lastUpdated as a sortable "YYYYMMDDHHMMSS" (UTC), to order updates of the same record."""
+    updated = res.meta.lastUpdated if res.meta is not None else None
+    return updated.astimezone(timezone.utc).strftime("%Y%m%d%H%M%S") if isinstance(updated, datetime) else None
 
 
 def _redacted(message: str, value: Any) -> str:
@@ -142,7 +148,8 @@ def _patient(res: Any, data: ClinicalData) -> None:
             given=" ".join(name.given) if name and name.given else None,
             birth_date=_as_date(res.birthDate),
             sex=sex,
-        )
+        ),
+        _last_updated(res),
     )
 
 
@@ -165,7 +172,7 @@ def _medication_request(res: Any, data: ClinicalData, ctx: _Context) -> None:
     if not found and not text:
         raise _ResourceError("medication[x]", "medication has neither a coding nor text")
     order_id = next((i.value for i in (res.identifier or []) if i.value), None) or res.id
-    data.add_medication(Medication(patient_id, status, text, found, order_id, _as_date(res.authoredOn)))  # type: ignore[arg-type]
+    data.add_medication(Medication(patient_id, status, text, found, order_id, _as_date(res.authoredOn)), _last_updated(res))  # type: ignore[arg-type]
 
 
 def _medication_statement(res: Any, data: ClinicalData, ctx: _Context) -> None:
@@ -178,7 +185,7 @@ def _medication_statement(res: Any, data: ClinicalData, ctx: _Context) -> None:
         raise _ResourceError("medication[x]", "medication has neither a coding nor text")
     when = res.effectiveDateTime or (res.effectivePeriod.start if res.effectivePeriod else None) or res.dateAsserted
     order_id = next((i.value for i in (res.identifier or []) if i.value), None) or res.id
-    data.add_medication(Medication(patient_id, status, text, found, order_id, _as_date(when)))  # type: ignore[arg-type]
+    data.add_medication(Medication(patient_id, status, text, found, order_id, _as_date(when)), _last_updated(res))  # type: ignore[arg-type]
 
 
 def _consent(res: Any, data: ClinicalData, ctx: _Context, source: str) -> None:

@@ -122,6 +122,13 @@ def _hl7_date(value: str, enc: _Enc) -> date | None:
     return date(int(ts[:4]), int(ts[4:6]), int(ts[6:8]))
 
 
+def _sortable(value: str, enc: _Enc) -> str | None:
+    """A TS/DTM as a sortable "YYYYMMDDHHMMSS" (time zone ignored); None when it has no full date."""
+    ts = value.split(enc.component)[0].strip()
+    digits = re.match(r"\d*", ts).group(0)  # stops at '.', '+' or '-'
+    return digits.ljust(14, "0")[:14] if len(digits) >= 8 else None
+
+
 # --- PID -> Patient ----------------------------------------------------------------------------------------
 
 
@@ -263,6 +270,7 @@ def read_message(text: str, data: ClinicalData, file: str, index: int) -> None:
         fallback = _hl7_date(_first(msh, 7), enc)
     except ValueError:
         fallback = None
+    as_of = _sortable(_first(msh, 7), enc)
 
     segments = list(message.children)
     pids = [s for s in segments if s.name == "PID"]
@@ -277,7 +285,7 @@ def read_message(text: str, data: ClinicalData, file: str, index: int) -> None:
         return
     for field, msg in field_errors:
         error(f"{where} PID", field, msg)
-    data.add_patient(patient)
+    data.add_patient(patient, as_of)
     if is_adt:
         return
 
@@ -290,7 +298,8 @@ def read_message(text: str, data: ClinicalData, file: str, index: int) -> None:
         elif seg.name == order_seg_name:
             n_orders += 1
             try:
-                data.add_medication(medication_from_order(orc, seg, f"{msg_type}^{event}", patient.id, enc, fallback))
+                med = medication_from_order(orc, seg, f"{msg_type}^{event}", patient.id, enc, fallback)
+                data.add_medication(med, _sortable(_first(orc, 9), enc) or as_of)  # type: ignore[arg-type]
             except _FieldError as exc:
                 error(f"{where} {seg.name} segment {position}", exc.field, exc.message)
     if n_orders == 0:

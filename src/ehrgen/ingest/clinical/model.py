@@ -106,12 +106,29 @@ class ClinicalData:
     errors: list[ClinicalError] = field(default_factory=list)
     # (patient_id, order_id) -> index in medications, so repeated orders update in place
     _order_index: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
+    # patient_id -> timestamp of the newest record applied (see add_patient)
+    _patient_as_of: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _order_as_of: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     # --- building -----------------------------------------------------------------------------------
-    def add_patient(self, patient: Patient) -> None:
-        """Add a patient, or update the known one field by field (later messages win, e.g. ADT^A08)."""
+    def add_patient(self, patient: Patient, as_of: str | None = None) -> None:
+        """Add a patient, or update the known one field by field (e.g. ADT^A08).
+
+        `as_of` is a sortable timestamp ("YYYYMMDDHHMMSS", e.g. MSH-7). When both the known and the new
+        record carry one and the new is older (a stale PID in an order sent before the A08, read later),
+        it only fills fields still empty; otherwise the record read last wins.
+        """
         known = self.patients.get(patient.id)
-        self.patients[patient.id] = known.updated_with(patient) if known else patient
+        if known is None:
+            self.patients[patient.id] = patient
+        else:
+            seen = self._patient_as_of.get(patient.id)
+            if as_of is not None and seen is not None and as_of < seen:
+                self.patients[patient.id] = patient.updated_with(known)
+            else:
+                self.patients[patient.id] = known.updated_with(patient)
+        if as_of is not None:
+            self._patient_as_of[patient.id] = max(as_of, self._patient_as_of.get(patient.id, as_of))
 
     def add_link(self, link: SampleLink, file: str = "", location: str = "") -> None:
         """Link a sample to a patient; a sample already linked to another patient is an error (first kept)."""
@@ -127,13 +144,18 @@ class ClinicalData:
         known = self.consents.get(consent.patient_id)
         self.consents[consent.patient_id] = _later_consent(known, consent) if known else consent
 
-    def add_medication(self, med: Medication) -> None:
-        """Add a medication; one with the same patient and order id replaces the earlier (a status update)."""
+    def add_medication(self, med: Medication, as_of: str | None = None) -> None:
+        """Add a medication; one with the same patient and order id replaces the earlier (a status update),
+        unless both carry an `as_of` timestamp (see add_patient) and the new one is older."""
         if med.order_id is not None:
             key = (med.patient_id, med.order_id)
+            seen = self._order_as_of.get(key)
+            if as_of is not None:
+                self._order_as_of[key] = max(as_of, seen or as_of)
             i = self._order_index.get(key)
             if i is not None and i < len(self.medications) and self._order_key(self.medications[i]) == key:
-                self.medications[i] = med
+                if not (as_of is not None and seen is not None and as_of < seen):
+                    self.medications[i] = med
                 return
             self._order_index[key] = len(self.medications)
         self.medications.append(med)
@@ -145,23 +167,25 @@ class ClinicalData:
     def update(self, other: ClinicalData) -> None:
         """Read `other` into this one, as if read after it (its patient fields and order updates win)."""
         for patient in other.patients.values():
-            self.add_patient(patient)
+            self.add_patient(patient, other._patient_as_of.get(patient.id))
         for sample_id, patient_id in other.links.items():
             self.add_link(SampleLink(sample_id, patient_id), "(merge)", f"sample link {len(self.links) + 1}")
         for consent in other.consents.values():
             self.add_consent(consent)
         for med in other.medications:
-            self.add_medication(med)
+            self.add_medication(med, other._order_as_of.get(self._order_key(med)) if med.order_id else None)
         self.errors.extend(other.errors)
 
     def merge(self, other: ClinicalData) -> ClinicalData:
         """A new ClinicalData: this one, then `other` read after it (see update)."""
         out = ClinicalData(errors=list(self.errors))
         out.patients = dict(self.patients)
+        out._patient_as_of = dict(self._patient_as_of)
         out.links = dict(self.links)
         out.consents = dict(self.consents)
-        for med in self.medications:
-            out.add_medication(med)
+        out.medications = list(self.medications)
+        out._order_index = dict(self._order_index)
+        out._order_as_of = dict(self._order_as_of)
         out.update(other)
         return out
 

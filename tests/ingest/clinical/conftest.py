@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "clinical"
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
