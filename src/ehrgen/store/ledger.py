@@ -118,7 +118,8 @@ class Ledger:
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            # check_same_thread off only so close() can close every thread's connection; each is used by one thread
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             con.row_factory = sqlite3.Row
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
