@@ -32,24 +32,40 @@ def _pattern_key(a1: np.ndarray, a2: np.ndarray, phased: np.ndarray, ps: np.ndar
     return a1.tobytes() + a2.tobytes() + phased.tobytes() + ps_rank.astype(np.int16).tobytes()
 
 
+def _call_gene_column(gd, gg) -> list[GeneCall]:
+    """One gene for all samples: each distinct genotype pattern is matched once."""
+    n = gg.a1.shape[0]
+    if n == 0:
+        return []
+    if not gg.phased.any():
+        rows = np.ascontiguousarray(np.concatenate([gg.a1, gg.a2], axis=1))
+        uniq, first, inverse = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).ravel(),
+                                         return_index=True, return_inverse=True)
+        calls = [call_gene(gd, Pattern(gg.a1[k], gg.a2[k], gg.phased[k], gg.ps[k]), gg.file_missing, gg.warnings)
+                 for k in first]
+        return [calls[i] for i in inverse.ravel()]
+    cache: dict[bytes, GeneCall] = {}
+    out = []
+    for j in range(n):
+        key = _pattern_key(gg.a1[j], gg.a2[j], gg.phased[j], gg.ps[j])
+        hit = cache.get(key)
+        if hit is None:
+            hit = cache[key] = call_gene(gd, Pattern(gg.a1[j], gg.a2[j], gg.phased[j], gg.ps[j]),
+                                         gg.file_missing, gg.warnings)
+        out.append(hit)
+    return out
+
+
 def call_batch(batch: GenotypeBatch, definitions: Definitions | None = None,
                outside: dict[str, dict[str, OutsideCall]] | None = None,
                source_sha256: str = "") -> list[SampleCalls]:
     """Calls for every sample in `batch`; `outside` maps sample -> gene -> outside call (overrides)."""
     defs = definitions or load_definitions()
-    cache: dict[tuple[str, bytes], GeneCall] = {}
+    per_gene = {gene: _call_gene_column(defs.genes[gene], gg) for gene, gg in batch.genes.items()}
     results: list[SampleCalls] = []
     for j, sample in enumerate(batch.samples):
-        genes: dict[str, GeneCall] = {}
-        for gene, gg in batch.genes.items():
-            gd = defs.genes[gene]
-            key = (gene, _pattern_key(gg.a1[j], gg.a2[j], gg.phased[j], gg.ps[j]))
-            hit = cache.get(key)
-            if hit is None:
-                pat = Pattern(gg.a1[j], gg.a2[j], gg.phased[j], gg.ps[j])
-                hit = call_gene(gd, pat, gg.file_missing, gg.warnings)
-                cache[key] = hit
-            genes[gene] = hit  # shared between samples with the same pattern: treated as immutable
+        # GeneCalls are shared between samples with the same pattern: treated as immutable
+        genes: dict[str, GeneCall] = {gene: col[j] for gene, col in per_gene.items()}
         for gene, oc in (outside or {}).get(sample, {}).items():
             oc_call = outside_gene_call(oc, defs.genes[gene])
             if gene in genes and genes[gene].status not in ("no_data",):
