@@ -43,7 +43,7 @@ BUILD = 1  # bump when the generator's logic or curated inputs change
 ACTION_PATTERNS: list[tuple[str, str]] = [
     ("no_recommendation", r"^no recommendation|does not provide a recommendation|no recommendation is made|"
                           r"not a valid input|insufficient (evidence|data)|^n/a$"),
-    ("standard_dosing", r"no action is (required|needed)|no action required|no indication to change|"
+    ("standard_dosing", r"no (need|reason) to avoid|no action is (required|needed)|no action required|no indication to change|"
                         r"no adjustments? (is |are )?(needed|required|necessary)|label[- ]recommended\b|"
                         r"(use|initiate|start|prescribe)\b(?:(?!%|times|\d|lowest|lower|reduc|half|higher|fold)[^.]){0,60}"
                         r"\b(standard|normal|usual|recommended|desired) ([a-z]+ ){0,2}dos|"
@@ -108,6 +108,9 @@ SPOT_CHECKS: list[tuple[str, str, dict[str, str], str, int | None]] = [
     ("CPIC", "tamoxifen", {"CYP2D6": "0.75"}, "use_alternative", None),
     ("CPIC", "atorvastatin", {"SLCO1B1": "Poor Function"}, "reduce_dose", None),
     ("CPIC", "venlafaxine", {"CYP2D6": "0.0"}, "use_alternative", None),
+    ("CPIC", "atazanavir", {"UGT1A1": "Normal Metabolizer"}, "standard_dosing", None),
+    ("CPIC", "dapsone", {"G6PD": "Normal"}, "standard_dosing", None),
+    ("CPIC", "atazanavir", {"UGT1A1": "Poor Metabolizer"}, "use_alternative", None),
     ("DPWG", "citalopram", {"CYP2C19": "Poor Metabolizer"}, "reduce_dose", 50),
     ("CPIC", "ivacaftor", {"CFTR": "ivacaftor responsive in CF patients"}, "standard_dosing", None),
     ("CPIC", "citalopram", {"CYP2C19": "Poor Metabolizer"}, "reduce_dose", 50),
