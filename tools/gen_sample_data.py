@@ -750,9 +750,13 @@ def _ehrgen() -> str | None:
     return str(local) if local.exists() else shutil.which("ehrgen")
 
 
-def _has_command(exe: str, name: str) -> bool:
+def _command_help(exe: str, name: str) -> str | None:
     r = subprocess.run([exe, name, "--help"], capture_output=True, text=True)
-    return r.returncode == 0
+    return r.stdout if r.returncode == 0 else None
+
+
+def _has_command(exe: str, name: str) -> bool:
+    return _command_help(exe, name) is not None
 
 
 def refresh_expected(data: Path) -> int:
@@ -802,16 +806,22 @@ def refresh_expected(data: Path) -> int:
                 report.append(f"- {sample} {gene}: expected `{want['diplotypes']}`, caller reported nothing")
         (data / "expected" / "calls.caller.tsv").write_text(csv_text(
             ("sample", "gene", "diplotypes", "status", "phenotype", "activity_score"), caller_rows, delimiter="\t"))
-        if _has_command(exe, "interpret"):
+        interpret_help = _command_help(exe, "interpret")
+        if interpret_help is not None:
             rec_dir = Path(tmp) / "recs"
-            res = subprocess.run([exe, "interpret", str(calls_dir), "--out", str(rec_dir)], capture_output=True,
-                                 text=True)
+            cmd = [exe, "interpret", str(calls_dir), "--out", str(rec_dir)]
+            if "--clinical" in interpret_help:  # reactive alerts for each patient's medications
+                cmd += ["--clinical", str(data / "clinical")]
+            res = subprocess.run(cmd, capture_output=True, text=True)
             produced = rec_dir / "recommendations.tsv"
             if res.returncode == 0 and produced.exists():
-                target = data / "expected" / "recommendations.tsv"
-                if target.exists() and target.read_text() != produced.read_text():
-                    report.append("- expected/recommendations.tsv changed (see git diff)")
-                shutil.copyfile(produced, target)
+                for name in ("recommendations.tsv", "alerts.tsv"):
+                    if not (rec_dir / name).exists():
+                        continue
+                    target = data / "expected" / name
+                    if target.exists() and target.read_text() != (rec_dir / name).read_text():
+                        report.append(f"- expected/{name} changed (review with git diff)")
+                    shutil.copyfile(rec_dir / name, target)
             else:
                 report.append(f"- `ehrgen interpret` failed (exit {res.returncode}): {res.stderr.strip()[-300:]}")
         else:
