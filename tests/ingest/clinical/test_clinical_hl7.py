@@ -87,3 +87,20 @@ def test_not_hl7_at_all(tmp_path):
     f.write_text("hello\n", encoding="utf-8")
     data = read_hl7_file(f)
     assert {e.field for e in data.errors} == {"", "MSH"}
+
+
+def test_other_versions_latin1_nulls_and_escapes(tmp_path):
+    f = tmp_path / "mixed.hl7"
+    messages = [
+        "MSH|^~\\&|A|B|C|D|20250101||ADT^A01|M1|P|2.3\rEVN|A01\rPID|1||0012^^^H^MR||Do\xe9^Zo\xeb||19800101|F\r",
+        "MSH|^~\\&|A|B|C|D|20250102||RDE^O11^RDE_O11|M2|P|2.7\rPID|1||0012^^^H^MR\rORC|NW|O\\T\\1\r"
+        "RXE|^^^20250101|11289^warfarin\\S\\oral^RXNORM|5||mg\r",
+        "MSH|^~\\&|A|B|C|D|20250103||ADT^A08|M3|P|2.9\rPID|1||0013^^^H^MR\r",
+        "MSH|^~\\&|A|B|C|D|20250104||ADT^A08|M4|P|2.5.1\rPID|1||\"\"^^^H^MR\r",
+    ]
+    f.write_bytes("".join(messages).encode("latin-1"))  # not UTF-8: read as Latin-1
+    data = read_hl7_file(f)
+    assert data.patients["0012"].family == "Do\xe9" and data.patients["0012"].given == "Zo\xeb"
+    [med] = data.medications
+    assert med.drug_text == "warfarin^oral" and med.order_id == "O&1"  # escapes decoded
+    assert [(e.location, e.field) for e in data.errors] == [("message 3 (M3) MSH", "MSH-12"), ("message 4 (M4) PID", "PID-3")]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message, Segment
-from hl7apy.exceptions import HL7apyException
+from hl7apy.exceptions import HL7apyException, UnsupportedVersion
 from hl7apy.parser import parse_message
 
 from ehrgen.ingest.clinical import codes
@@ -94,7 +94,7 @@ def _repetitions(segment: Segment, number: int) -> list[str]:
         proxy = getattr(segment, f"{segment.name.lower()}_{number}")
     except (HL7apyException, AttributeError):
         return []
-    return [rep.to_er7() for rep in proxy if rep.to_er7()]
+    return [text for text in (rep.to_er7() for rep in proxy) if text]
 
 
 def _components(value: str, enc: _Enc) -> list[str]:
@@ -104,7 +104,8 @@ def _components(value: str, enc: _Enc) -> list[str]:
 def _component(value: str, enc: _Enc, index: int) -> str:
     """Component `index` (1-based), unescaped; '' when absent."""
     parts = _components(value, enc)
-    return enc.unescape(parts[index - 1]) if len(parts) >= index else ""
+    part = parts[index - 1] if len(parts) >= index else ""
+    return "" if part == '""' else enc.unescape(part)  # '""' is HL7's explicit null
 
 
 def _first(segment: Segment, number: int) -> str:
@@ -245,6 +246,9 @@ def read_message(text: str, data: ClinicalData, file: str, index: int) -> None:
 
     try:
         message = _parse(text)
+    except UnsupportedVersion:
+        error(f"{where} MSH", "MSH-12", "HL7 version missing or not supported (expected 2.1 to 2.8.2); message skipped")
+        return
     except HL7apyException as exc:
         bad = _bad_segment(text)
         if bad is not None:
