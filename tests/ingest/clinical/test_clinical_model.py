@@ -44,12 +44,14 @@ def test_merge_updates_patients_field_by_field_and_keeps_both_inputs_unchanged()
 
 def test_conflicting_sample_link_is_an_error_and_first_link_kept():
     a = ClinicalData()
-    a.add_link(SampleLink("S1", "P1"))
+    a.add_link(SampleLink("S1", "P1"), "samples.csv", "line 2")
     b = ClinicalData()
-    b.add_link(SampleLink("S1", "P2"))
+    b.add_link(SampleLink("S1", "P2"), "b.json", "entry[3] (Specimen/s)")
     merged = a.merge(b)
     assert merged.links == {"S1": "P1"}
-    assert len(merged.errors) == 1 and merged.errors[0].field == "sample_id"
+    [err] = merged.errors
+    assert (err.file, err.location, err.field) == ("b.json", "entry[3] (Specimen/s)", "sample_id")
+    assert "samples.csv:line 2" in err.message
 
 
 def test_patient_repr_hides_personal_fields():

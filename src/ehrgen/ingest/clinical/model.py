@@ -105,10 +105,12 @@ class ClinicalData:
     medications: list[Medication] = field(default_factory=list)
     errors: list[ClinicalError] = field(default_factory=list)
     # (patient_id, order_id) -> index in medications, so repeated orders update in place
-    _order_index: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
+    _order_index: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False, compare=False)
     # patient_id -> timestamp of the newest record applied (see add_patient)
-    _patient_as_of: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
-    _order_as_of: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
+    _patient_as_of: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _order_as_of: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # sample_id -> (file, location) the link was read from, to name both places when links conflict
+    _link_source: dict[str, tuple[str, str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # --- building -----------------------------------------------------------------------------------
     def add_patient(self, patient: Patient, as_of: str | None = None) -> None:
@@ -134,11 +136,14 @@ class ClinicalData:
         """Link a sample to a patient; a sample already linked to another patient is an error (first kept)."""
         known = self.links.get(link.sample_id)
         if known is not None and known != link.patient_id:
-            self.errors.append(
-                ClinicalError(file, location, "sample_id", "sample is already linked to a different patient; first link kept")
-            )
+            src = self._link_source.get(link.sample_id)
+            first = (f"{src[0]}:{src[1]}" if src[1] else src[0]) if src and src[0] else "an earlier record"
+            self.errors.append(ClinicalError(
+                file, location, "sample_id", f"sample is already linked to a different patient (at {first}); first link kept"
+            ))
             return
         self.links[link.sample_id] = link.patient_id
+        self._link_source.setdefault(link.sample_id, (file, location))
 
     def add_consent(self, consent: Consent) -> None:
         known = self.consents.get(consent.patient_id)
@@ -169,7 +174,8 @@ class ClinicalData:
         for patient in other.patients.values():
             self.add_patient(patient, other._patient_as_of.get(patient.id))
         for sample_id, patient_id in other.links.items():
-            self.add_link(SampleLink(sample_id, patient_id), "(merge)", f"sample link {len(self.links) + 1}")
+            file, location = other._link_source.get(sample_id, ("", ""))
+            self.add_link(SampleLink(sample_id, patient_id), file, location)
         for consent in other.consents.values():
             self.add_consent(consent)
         for med in other.medications:
@@ -182,6 +188,7 @@ class ClinicalData:
         out.patients = dict(self.patients)
         out._patient_as_of = dict(self._patient_as_of)
         out.links = dict(self.links)
+        out._link_source = dict(self._link_source)
         out.consents = dict(self.consents)
         out.medications = list(self.medications)
         out._order_index = dict(self._order_index)
