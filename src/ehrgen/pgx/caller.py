@@ -62,6 +62,9 @@ def call_batch(batch: GenotypeBatch, definitions: Definitions | None = None,
     """Calls for every sample in `batch`; `outside` maps sample -> gene -> outside call (overrides)."""
     defs = definitions or load_definitions()
     per_gene = {gene: _call_gene_column(defs.genes[gene], gg) for gene, gg in batch.genes.items()}
+    untested = {gene: GeneCall(gene=gene, status="no_data", source="outside",
+                               warnings=[f"{gene}: not tested (needs an outside call)"])
+                for gene, gd in defs.genes.items() if gd.call_mode == "outside_only"}
     results: list[SampleCalls] = []
     for j, sample in enumerate(batch.samples):
         # GeneCalls are shared between samples with the same pattern: treated as immutable
@@ -73,10 +76,8 @@ def call_batch(batch: GenotypeBatch, definitions: Definitions | None = None,
                 oc_call.warnings = oc_call.warnings + [
                     f"{gene}: outside call overrides the VCF call ({genes[gene].diplotype_text or genes[gene].status})"]
             genes[gene] = oc_call
-        for gene in defs.genes:
-            if gene not in genes and defs.genes[gene].call_mode == "outside_only":
-                genes[gene] = GeneCall(gene=gene, status="no_data", source="outside",
-                                       warnings=[f"{gene}: not tested (needs an outside call)"])
+        for gene, placeholder in untested.items():
+            genes.setdefault(gene, placeholder)
         results.append(SampleCalls(sample=sample, genes=genes, source_file=batch.path,
                                    source_sha256=source_sha256, ehrgen_version=__version__,
                                    mappings_version=defs.version, warnings=list(batch.warnings)))

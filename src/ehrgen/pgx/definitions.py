@@ -43,10 +43,10 @@ class PositionDef:
     ref: str
     alts: list[str]
     hgvs: str | None = None
+    alleles: list[str] = field(default_factory=list, repr=False)
 
-    @property
-    def alleles(self) -> list[str]:
-        return [self.ref, *self.alts]
+    def __post_init__(self) -> None:
+        self.alleles = [self.ref, *self.alts]
 
     def code_of(self, vcf_ref: str, vcf_allele: str) -> int:
         """Definition code of a VCF allele at this position; -2 when the allele is not in the definition."""

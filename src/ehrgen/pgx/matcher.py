@@ -59,12 +59,19 @@ def _bases(gd: GeneDefinition, i: int, code: int) -> str:
 
 def describe_positions(gd: GeneDefinition, pat: Pattern, file_missing: dict[int, str]) -> list[PositionGenotype]:
     out = []
+    a1s, a2s, phs = pat.a1.tolist(), pat.a2.tolist(), pat.phased.tolist()
     for i, pdef in enumerate(gd.positions):
-        c1, c2 = int(pat.a1[i]), int(pat.a2[i])
+        c1, c2 = a1s[i], a2s[i]
         missing = c1 == MISSING or c2 == MISSING
-        alleles = [] if missing else [_bases(gd, i, c1)] + ([] if c2 == ABSENT else [_bases(gd, i, c2)])
+        if missing:
+            alleles = []
+        else:
+            al = pdef.alleles
+            alleles = [al[c1] if c1 >= 0 else _bases(gd, i, c1)]
+            if c2 != ABSENT:
+                alleles.append(al[c2] if c2 >= 0 else _bases(gd, i, c2))
         reason = file_missing.get(i) or ("no-call" if missing else None)
-        out.append(PositionGenotype(pdef.pos, pdef.rsid, alleles, bool(pat.phased[i]), reason))
+        out.append(PositionGenotype(pdef.pos, pdef.rsid, alleles, phs[i], reason))
     return out
 
 
@@ -252,8 +259,13 @@ def _variant_alleles(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2
     rsid_local = {gd.positions[int(p)].rsid: k for k, p in enumerate(present)}
     prefer = gd.special.get("prefer_position")
     out = []
-    for a in gd.alleles:
+    # only alleles whose every present defining position carries a non-reference allele can be on a strand
+    nonref = (c1 > 0) | (c2 > 0)
+    possible = ~(gd.defined[:, present] & ~nonref).any(axis=1) & gd.defined[:, present].any(axis=1)
+    for k_allele, a in enumerate(gd.alleles):
         if a.reference or a.structural_variant:
+            continue
+        if not possible[k_allele] and not (prefer and prefer["allele_contains"] in a.name):
             continue
         idx = [pos_index[int(p)] for p in np.nonzero(a.defined)[0] if int(p) in pos_index]
         all_defined = np.nonzero(a.defined)[0]
@@ -291,7 +303,8 @@ def _call_variant_list(gd: GeneDefinition, present, c1, c2, haploid, het, phased
     warnings: list[str] = []
     ref = gd.reference_allele.name
     variants = _variant_alleles(gd, present, c1, c2, warnings)
-    scores = {a.name: int(a.defined[present].sum()) + a.ignored_defined for a in gd.alleles}
+    counts = gd.defined[:, present].sum(axis=1) + gd.score_bonus
+    scores = {a.name: int(counts[k]) for k, a in enumerate(gd.alleles)}
     effectively_phased = phased or het.sum() <= 1
     strand1: list[str] = []
     strand2: list[str] = []
