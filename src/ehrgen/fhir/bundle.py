@@ -83,7 +83,12 @@ def _dedupe(recs: Iterable[Recommendation]) -> list[Recommendation]:
 
 def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: PatientRef,
                  context: ReportContext) -> dict[str, Any]:
-    """A JSON-ready transaction Bundle dict for one patient/sample."""
+    """A JSON-ready transaction Bundle dict for one patient/sample.
+
+    Only recommendations with `actionable` set become implication + Task pairs. For speed the returned dict
+    shares nested sub-objects with cached templates: treat it as read-only (serialize it with bundle_json,
+    or take an independent copy with json.loads(bundle_json(b)) before changing anything).
+    """
     ct = code_table()
     pid, sample, rv = patient.id, calls.sample, context.rules_version
     issued = _instant(context.issued)

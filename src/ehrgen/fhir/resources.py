@@ -70,13 +70,13 @@ def _genotype_conclusion(gene: str, status: str, names: tuple[str, ...], phenoty
     return text
 
 
-@lru_cache(maxsize=_TEMPLATE_CACHE)
-def genotype_template(key: tuple) -> dict[str, Any]:
-    gene, status, names, phenotype, activity, source, warnings, n_missing = key
+@lru_cache(maxsize=256)
+def _genotype_skeleton(gene: str, source: str, absent_status: str | None) -> dict[str, Any]:
+    """The structural part of a genotype Observation, validated through the R4B model once per
+    (gene, source, absence); per-call text (value, notes, conclusion) is filled in by genotype_template."""
     ct = code_table()
-    absent = status in ("not_called", "no_data") or (not names and not phenotype)
     obs: dict[str, Any] = {"resourceType": "Observation"}
-    if not absent:
+    if absent_status is None:
         # the genotype profile requires a value; a data-absent result (dataAbsentReason, no value: obs-6)
         # cannot conform, so it is sent as a plain Observation with the same code rather than dropped
         obs["meta"] = {"profile": [ct.url("profile", "genotype")]}
@@ -86,31 +86,48 @@ def genotype_template(key: tuple) -> dict[str, Any]:
         "code": {"coding": [ct.coding("element", "genotype-code")], "text": f"{gene} genotype"},
         "method": {"text": METHOD_TEXT.get(source, METHOD_TEXT["vcf"])},
     })
-    if absent:
-        dar_key = status if status in ("not_called", "no_data") else "not_called"
-        obs["dataAbsentReason"] = ct.concept("data_absent", dar_key,
-                                             text="Not called" if dar_key == "not_called" else "No data")
-    elif names:
-        obs["valueCodeableConcept"] = {"text": " OR ".join(names)}
-    else:  # outside call that reports only a phenotype
-        obs["valueCodeableConcept"] = {"text": f"{phenotype} (no diplotype reported)"}
+    if absent_status is not None:
+        obs["dataAbsentReason"] = ct.concept("data_absent", absent_status,
+                                             text="Not called" if absent_status == "not_called" else "No data")
+    else:
+        obs["valueCodeableConcept"] = {"text": "placeholder"}
+    components = [_component("gene-studied", valueCodeableConcept=gene_concept(gene))]
+    if source == "vcf" and absent_status is None:
+        components.append(_component("ref-assembly",
+                                     valueCodeableConcept={"coding": [ct.coding("element", "grch38")]}))
+    components.append(_component("conclusion-string", valueString="placeholder"))  # always last
+    obs["component"] = components
+    obs["note"] = [{"text": "placeholder"}]
+    out = _validated(Observation, obs)
+    del out["note"]
+    return out
+
+
+@lru_cache(maxsize=_TEMPLATE_CACHE)
+def genotype_template(key: tuple) -> dict[str, Any]:
+    gene, status, names, phenotype, activity, source, warnings, n_missing = key
+    absent_status = None
+    if status in ("not_called", "no_data"):
+        absent_status = status
+    elif not names and not phenotype:
+        absent_status = "not_called"
+    obs = dict(_genotype_skeleton(gene, source, absent_status))
+    if absent_status is None:
+        text = " OR ".join(names) if names else f"{phenotype} (no diplotype reported)"
+        obs["valueCodeableConcept"] = {"text": text}
     notes = []
     if status == "ambiguous":
         notes.append(f"Ambiguous: {len(names)} candidate diplotypes fit the data equally well: {' OR '.join(names)}.")
     if n_missing:
         notes.append(f"{n_missing} definition position(s) were missing from the input; alleles defined by them "
                      "could not be tested.")
-    notes.extend(warnings)
+    notes.extend(w for w in warnings if w)
     if notes:
         obs["note"] = [{"text": n} for n in notes]
-    components = [_component("gene-studied", valueCodeableConcept=gene_concept(gene))]
-    if source == "vcf" and not absent:
-        components.append(_component("ref-assembly",
-                                     valueCodeableConcept={"coding": [ct.coding("element", "grch38")]}))
-    components.append(_component("conclusion-string",
-                                 valueString=_genotype_conclusion(gene, status, names, phenotype, activity, source)))
-    obs["component"] = components
-    return _validated(Observation, obs)
+    comps = list(obs["component"])
+    comps[-1] = {**comps[-1], "valueString": _genotype_conclusion(gene, status, names, phenotype, activity, source)}
+    obs["component"] = comps
+    return obs
 
 
 # ---------------------------------------------------------------- therapeutic implication + task

@@ -1,0 +1,49 @@
+"""`ehrgen export`: interpret output -> FHIR R4 transaction bundles and HL7 v2.5.1 ORU^R01 messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ehrgen.cli.common import err_console, one_line_errors
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    @one_line_errors
+    def export(
+        results_dir: Path = typer.Argument(..., help="Folder written by `ehrgen interpret`"),
+        out: Path = typer.Option(..., "--out", help="Output folder for <patient>.bundle.json and <patient>.oru.hl7"),
+        calls: Optional[Path] = typer.Option(
+            None, "--calls", help="Folder with <sample>.calls.json when the interpret output does not embed calls"),
+        clinical: Optional[Path] = typer.Option(
+            None, "--clinical",
+            help="Clinical data (folder or file): EHR patient identifiers and medication orders for Task links"),
+        identifier_system: str = typer.Option(
+            "urn:ehrgen:patient", "--identifier-system",
+            help="Patient identifier system when no clinical identifier is known (value = ehrgen patient id)"),
+        check: bool = typer.Option(True, "--check/--no-check",
+                                   help="Parse every bundle entry with the R4B models and the ORU strictly"),
+    ) -> None:
+        """Write one FHIR Genomics Reporting transaction bundle and one ORU^R01 per patient."""
+        from ehrgen.fhir.export import iter_export
+
+        clin = None
+        if clinical is not None:
+            from ehrgen.ingest.clinical.loader import load_clinical
+
+            clin = load_clinical(clinical)
+        n_ok = n_bad = 0
+        for stem, result in iter_export(results_dir, out, calls_dir=calls, clinical=clin,
+                                        identifier_system=identifier_system, check=check):
+            if isinstance(result, str):
+                n_bad += 1
+                err_console.print(f"error: {result}", markup=False, highlight=False)
+            else:
+                n_ok += 1
+        err_console.print(f"exported {n_ok} patient(s) to {out}" + (f"; {n_bad} failed" if n_bad else ""),
+                          markup=False, highlight=False)
+        if n_bad:
+            raise typer.Exit(code=1)
