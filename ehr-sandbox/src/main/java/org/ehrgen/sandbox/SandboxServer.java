@@ -1,6 +1,9 @@
 package org.ehrgen.sandbox;
 
+import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.rest.server.RestfulServer;
+import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
+import ca.uhn.fhir.validation.FhirValidator;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
@@ -9,6 +12,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.context.annotation.AnnotationConfigApplicationContext;
 
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 
 /**
@@ -20,6 +25,21 @@ public final class SandboxServer {
 
 	private SandboxServer() {}
 
+	/**
+	 * The first profile validation builds the validator's internal context (~10 s). Do it before the
+	 * port opens so that "answers /metadata" also means "the first POST is not slow".
+	 */
+	private static void warmUpValidator(RequestValidatingInterceptor theInterceptor, FhirContext theCtx)
+			throws Exception {
+		long t0 = System.currentTimeMillis();
+		FhirValidator validator = theCtx.newValidator();
+		theInterceptor.getValidatorModules().forEach(validator::registerValidatorModule);
+		try (InputStream in = SandboxServer.class.getResourceAsStream("/warmup-genotype.json")) {
+			validator.validateWithResult(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+		}
+		ourLog.info("Profile validator warmed up in {} ms", System.currentTimeMillis() - t0);
+	}
+
 	public static void main(String[] theArgs) throws Exception {
 		Options opts = Options.parse(theArgs);
 		Files.createDirectories(opts.dataDir);
@@ -30,6 +50,7 @@ public final class SandboxServer {
 		spring.register(SandboxConfig.class);
 		spring.refresh();
 		RestfulServer fhirServlet = spring.getBean(RestfulServer.class);
+		warmUpValidator(spring.getBean(RequestValidatingInterceptor.class), fhirServlet.getFhirContext());
 
 		Server jetty = new Server();
 		ServerConnector connector = new ServerConnector(jetty);

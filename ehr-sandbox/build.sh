@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Build the EHR sandbox jar (skipped when target/ehr-sandbox.jar is newer than pom.xml and src/)
+# and fetch the IG's dependency packages into packages/ with `npm pack` (skipped when present).
+# Uses Maven's normal ~/.m2 cache. Exit code non-zero with a one-line reason on failure.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$HERE"
+
+for tool in java mvn npm; do
+  command -v "$tool" >/dev/null || { echo "build.sh: '$tool' not found on PATH" >&2; exit 1; }
+done
+
+JAR=target/ehr-sandbox.jar
+if [[ -f "$JAR" && -d target/lib && -z "$(find pom.xml src -newer "$JAR" -print -quit)" ]]; then
+  echo "build.sh: $JAR is up to date" >&2
+else
+  echo "build.sh: building $JAR (mvn package)" >&2
+  t0=$(date +%s)
+  # clean lib/ so a changed dependency set leaves no stale jars on the manifest class path
+  rm -rf target/lib
+  # stdout is kept for start.sh's URL line: Maven's output goes to stderr
+  mvn -q -B package -DskipTests 1>&2
+  echo "build.sh: built in $(( $(date +%s) - t0 )) s" >&2
+fi
+
+mkdir -p packages
+while read -r spec; do
+  [[ -z "$spec" || "$spec" == \#* ]] && continue
+  name="${spec%@*}"; version="${spec##*@}"
+  tgz="packages/${name}-${version}.tgz"
+  if [[ ! -s "$tgz" ]]; then
+    echo "build.sh: fetching $spec" >&2
+    (cd packages && npm pack --silent "$spec" >/dev/null)
+    [[ -s "$tgz" ]] || { echo "build.sh: npm pack $spec did not produce $tgz" >&2; exit 1; }
+  fi
+done < packages.txt

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Start the EHR sandbox (HAPI FHIR JPA server, R4) in the background on 127.0.0.1 and wait until
+# GET /fhir/metadata answers. Prints the FHIR base URL (e.g. http://127.0.0.1:8080/fhir) on stdout.
+#   ./start.sh [--port P]        (default: $EHRGEN_SANDBOX__PORT or 8080)
+# Env: EHRGEN_GENOMICS_IG (IG .tgz; default ../shared/reference/fhir/... from the project root),
+#      SANDBOX_START_TIMEOUT (seconds, default 180), SANDBOX_XMX (default 1536m).
+# Pid, URL and log live in run/; the H2 database in data/. Builds first if needed (build.sh).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+cd "$HERE"
+
+PORT="${EHRGEN_SANDBOX__PORT:-8080}"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --port) PORT="${2:?--port needs a value}"; shift 2 ;;
+    --port=*) PORT="${1#--port=}"; shift ;;
+    *) echo "start.sh: unknown argument $1 (usage: start.sh [--port P])" >&2; exit 2 ;;
+  esac
+done
+[[ "$PORT" =~ ^[0-9]+$ ]] || { echo "start.sh: port must be a number, got '$PORT'" >&2; exit 2; }
+
+IG="${EHRGEN_GENOMICS_IG:-$ROOT/../shared/reference/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz}"
+[[ -f "$IG" ]] || { echo "start.sh: Genomics Reporting IG package not found: $IG (set EHRGEN_GENOMICS_IG)" >&2; exit 1; }
+TIMEOUT="${SANDBOX_START_TIMEOUT:-180}"
+RUN="$HERE/run"
+mkdir -p "$RUN" "$HERE/data"
+
+answers() { curl -sf -m 10 -o /dev/null "$1/metadata"; }
+
+# already running? then just report where
+if [[ -f "$RUN/sandbox.pid" ]] && kill -0 "$(cat "$RUN/sandbox.pid")" 2>/dev/null; then
+  url="$(cat "$RUN/url" 2>/dev/null || true)"
+  if [[ -n "$url" ]] && answers "$url"; then
+    [[ "$url" == "http://127.0.0.1:$PORT/fhir" ]] || echo "start.sh: already running at $url (not on port $PORT)" >&2
+    echo "$url"; exit 0
+  fi
+  echo "start.sh: pid $(cat "$RUN/sandbox.pid") is alive but not answering yet; waiting" >&2
+else
+  rm -f "$RUN/sandbox.pid" "$RUN/url"
+  if curl -s -m 3 -o /dev/null "http://127.0.0.1:$PORT/"; then
+    echo "start.sh: port $PORT on 127.0.0.1 is taken by another process; use --port" >&2; exit 1
+  fi
+  "$HERE/build.sh"
+  url="http://127.0.0.1:$PORT/fhir"
+  # setsid: the server outlives the calling shell (pytest, CI step) until stop.sh
+  setsid nohup java -Xms256m -Xmx"${SANDBOX_XMX:-1536m}" -XX:+UseSerialGC \
+    -jar "$HERE/target/ehr-sandbox.jar" --host 127.0.0.1 --port "$PORT" \
+    --data "$HERE/data" --ig "$IG" --packages "$HERE/packages" \
+    >"$RUN/sandbox.log" 2>&1 </dev/null &
+  echo $! >"$RUN/sandbox.pid"
+  echo "$url" >"$RUN/url"
+fi
+
+pid="$(cat "$RUN/sandbox.pid")"
+t0=$(date +%s)
+until answers "$url"; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "start.sh: sandbox exited during start; last log lines:" >&2
+    tail -n 25 "$RUN/sandbox.log" >&2 || true
+    rm -f "$RUN/sandbox.pid" "$RUN/url"
+    exit 1
+  fi
+  if (( $(date +%s) - t0 >= TIMEOUT )); then
+    echo "start.sh: no answer from $url/metadata after ${TIMEOUT}s (log: $RUN/sandbox.log)" >&2
+    exit 1
+  fi
+  sleep 1
+done
+echo "start.sh: ready after $(( $(date +%s) - t0 )) s" >&2
+echo "$url"
