@@ -66,7 +66,7 @@ def test_generator_is_deterministic_and_matches_committed_files(tmp_path):
     again = gen.generate(tmp_path)
     assert again == files
     committed = {p.relative_to(DATA).as_posix() for p in DATA.rglob("*") if p.is_file()}
-    stray = committed - set(listed) - {"GENERATED.json", "scenarios.toml", "README.md"} - {
+    stray = committed - set(listed) - {"GENERATED.json", "scenarios.toml"} - {
         f"expected/{n}" for n in ("recommendations.tsv", "alerts.tsv", "calls.caller.tsv", "refresh_report.md")}
     assert not stray, f"files in sample_data/ the generator does not make: {sorted(stray)}"
 
