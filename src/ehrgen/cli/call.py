@@ -22,20 +22,15 @@ def register(app: typer.Typer) -> None:
         sample: Optional[list[str]] = typer.Option(None, "--sample", help="only these samples (repeatable)"),
     ) -> None:
         """Call PGx diplotypes and phenotypes for each sample of a VCF (writes calls.json per sample + calls.tsv)."""
-        from ehrgen.pgx.caller import call_vcf
+        from ehrgen.ingest.vcf import read_genotypes
+        from ehrgen.pgx.caller import call_batch, file_sha256
         from ehrgen.pgx.definitions import load_definitions
         from ehrgen.pgx.output import write_calls_tsv, write_sample_calls
-        from ehrgen.pgx.outside import parse_outside_calls
-        from ehrgen.ingest.vcf import read_genotypes  # noqa: F401  (import errors surface early)
 
         defs = load_definitions()
-        outside = None
-        if outside_calls is not None:
-            outside = _load_outside(outside_calls, defs)
-        results = call_vcf(vcf, samples=sample or None, outside=None, definitions=defs)
-        if outside is not None:
-            from ehrgen.pgx.caller import call_batch  # noqa: F401
-            results = _apply_outside(results, outside, defs)
+        batch = read_genotypes(vcf, defs, samples=sample or None)
+        outside = load_outside_calls(outside_calls, batch.samples, defs) if outside_calls else None
+        results = call_batch(batch, defs, outside, source_sha256=file_sha256(vcf))
         for r in results:
             write_sample_calls(r, out)
         write_calls_tsv(results, out / "calls.tsv")
@@ -43,34 +38,24 @@ def register(app: typer.Typer) -> None:
         for r in results:
             for c in r.genes.values():
                 counts[c.status] = counts.get(c.status, 0) + 1
-        err_console.print(f"called {len(results)} sample(s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                          + f" -> {out}", highlight=False)
+        err_console.print(f"called {len(results)} sample(s): "
+                          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f" -> {out}",
+                          highlight=False, soft_wrap=True)
 
 
-def _load_outside(path: Path, defs):
+def load_outside_calls(path: Path, samples: list[str], defs) -> dict:
+    """sample -> gene -> OutsideCall, from one file (every sample) or a folder of <sample>[.outside].tsv."""
+    from ehrgen.errors import InputError
     from ehrgen.pgx.outside import parse_outside_calls
 
     if path.is_dir():
         found = {}
-        for f in sorted(path.iterdir()):
-            if f.suffix == ".tsv":
-                sample = f.name[: -len(".outside.tsv")] if f.name.endswith(".outside.tsv") else f.stem
-                found[sample] = parse_outside_calls(f, defs)
-        return ("per-sample", found)
-    return ("all", parse_outside_calls(path, defs))
-
-
-def _apply_outside(results, outside, defs):
-    from ehrgen.pgx.caller import call_batch  # noqa: F401
-    from ehrgen.pgx.outside import outside_gene_call
-
-    mode, data = outside
-    for r in results:
-        calls = data if mode == "all" else data.get(r.sample, {})
-        for gene, oc in calls.items():
-            prev = r.genes.get(gene)
-            gc = outside_gene_call(oc, defs.genes[gene])
-            if prev is not None and prev.source == "vcf" and prev.status != "no_data":
-                gc.warnings.append(f"{gene}: outside call overrides the VCF call ({prev.diplotype_text or prev.status})")
-            r.genes[gene] = gc
-    return results
+        for f in sorted(path.glob("*.tsv")):
+            name = f.name[: -len(".outside.tsv")] if f.name.endswith(".outside.tsv") else f.stem
+            if name in samples:
+                found[name] = parse_outside_calls(f, defs)
+        return found
+    if not path.exists():
+        raise InputError(str(path), "outside-call file not found")
+    calls = parse_outside_calls(path, defs)
+    return {s: calls for s in samples}
