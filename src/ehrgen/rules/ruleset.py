@@ -153,8 +153,14 @@ class RuleSet:
         return sorted({r.drug for r in self.rules})
 
     def meta(self) -> dict[str, Any]:
-        return {"rules_version": self.version, "content_sha256": self.content_sha256,
-                "path": str(self.path) if self.path else None, "rules": len(self.rules)}
+        """Provenance for reports and outputs (keys 'version' and 'sources' are what the report shows)."""
+        m = re.match(r"cpic-dpwg-([\w.]+)", self.version)
+        data = m.group(1) if m else "?"
+        return {"version": self.version, "rules_version": self.version, "content_sha256": self.content_sha256,
+                "rules": len(self.rules),
+                "sources": {"CPIC": {"version": f"CPIC guideline annotations {data}", "url": "https://cpicpgx.org/guidelines/"},
+                            "DPWG": {"version": f"DPWG guideline annotations {data} (via ClinPGx)",
+                                     "url": "https://www.clinpgx.org/"}}}
 
 
 def load(rules_path: Path | str | None = None) -> RuleSet:
