@@ -32,6 +32,7 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -43,7 +44,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = REPO / "sample_data" / "scenarios.toml"
-DEFAULT_REFERENCE = REPO.parent / "shared" / "reference"
+DEFAULT_REFERENCE = Path(os.environ.get("EHRGEN_REFERENCE", REPO.parent / "shared" / "reference"))
 DEFINITIONS_REL = "pharmcat-3.1.1/definition/alleles"
 DRUGS_REL = "cpic/cpic_pairs_from_pypgx0.27.0.csv"
 SOURCE_NOTE = "PharmCAT 3.1.1 allele definitions; drug codes from cpic_pairs_from_pypgx0.27.0.csv"
