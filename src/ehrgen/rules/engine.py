@@ -320,6 +320,12 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
 def _recommendation(calls: SampleCalls, patient: str, group: _Group, out: _Outcome, drug: Drug | None,
                     rs: RuleSet) -> Recommendation:
     head, rule = group.head, out.rule
+    phenotypes = dict(out.values)
+    for g in group.genes:  # show every gene the guideline uses, even when the matched key omits it
+        if g not in phenotypes:
+            call = calls.genes.get(g)
+            phenotypes[g] = (call.phenotype or call.activity_score or call.diplotype_text or call.status) \
+                if call and call.status != "no_data" else "not tested"
     if rule is not None:
         strength, alert, summary = rule.strength, rule.alert, rule.summary
         if out.reason:
@@ -327,16 +333,10 @@ def _recommendation(calls: SampleCalls, patient: str, group: _Group, out: _Outco
     else:
         strength = ""
         alert = alert_for(out.action, None) if out.action != "test_recommended" else "info"
-        summary = summarise(out.action, group.drug, {g: v for g, v in out.values.items()}, group.population)
+        summary = summarise(out.action, group.drug, phenotypes, group.population)
         if out.action == "test_recommended":
             summary = (f"{', '.join(out.values)} not tested: test before using {group.drug} "
                        "so this guideline can be applied.")
-    phenotypes = dict(out.values)
-    for g in group.genes:  # show every gene the guideline uses, even when the matched key omits it
-        if g not in phenotypes:
-            call = calls.genes.get(g)
-            phenotypes[g] = (call.phenotype or call.activity_score or call.diplotype_text or call.status) \
-                if call and call.status != "no_data" else "not tested"
     return Recommendation(
         patient=patient, sample=calls.sample, drug=group.drug, source=group.source,  # type: ignore[arg-type]
         genes=group.genes, phenotypes={g: phenotypes[g] for g in sorted(phenotypes)}, action=out.action,
