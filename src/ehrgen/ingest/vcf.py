@@ -97,6 +97,14 @@ def _check_readable(path: Path) -> None:
             first = fh.readline()
     if not first.startswith("##fileformat=VCF"):
         raise InputError(str(path), "missing VCF header: the first line must be '##fileformat=VCFv4.x'", line=1)
+    opener = gzip.open if head == b"\x1f\x8b" else open
+    with opener(path, "rt", errors="replace") as fh:  # the meta lines must end with the #CHROM column line
+        for n, line in enumerate(fh, start=1):
+            if not line.startswith("##"):
+                if not line.startswith("#CHROM"):
+                    raise InputError(str(path), "expected the '#CHROM POS ID REF ALT ...' header line after the "
+                                                "'##' meta lines", line=n)
+                break
 
 
 def _check_build(path: Path, raw_header: str) -> None:
@@ -167,7 +175,7 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
     _check_readable(path)
     try:
         vcf = VCF(str(path), gts012=False, lazy=True, threads=1)
-    except (OSError, IOError) as exc:
+    except Exception as exc:  # cyvcf2 raises a bare Exception for an unparsable header
         raise InputError(str(path), f"cannot be read as VCF/BCF: {exc}") from None
     raw_header = vcf.raw_header
     _check_build(path, raw_header)
