@@ -11,7 +11,7 @@ One patient's bad input is reported and skipped; the others are still exported.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -79,7 +79,30 @@ def _load_calls_file(name: str, dirs: list[Path], where: str) -> SampleCalls:
     raise InputError(where, f"calls file {name} not found in {', '.join(str(d) for d in dirs)} (use --calls DIR)")
 
 
-def _issued(doc: dict[str, Any]) -> datetime:
+def _sample_names(doc: dict[str, Any], recs: list[Recommendation]) -> list[str]:
+    """Sample ids from `samples` (ids or interpret's per-sample summaries) / `sample`, else from the recs."""
+    raw = doc.get("samples") or doc.get("sample") or []
+    raw = raw if isinstance(raw, list) else [raw]
+    names = []
+    for s in raw:
+        if isinstance(s, dict):
+            s = s.get("sample")
+        if s:
+            names.append(str(s))
+    return names or sorted({r.sample for r in recs if r.sample})
+
+
+def _calls_stem(sample: str) -> str:
+    try:  # the calling stage's own file naming, so the two always agree
+        from ehrgen.pgx.output import safe_name
+    except ImportError:  # pragma: no cover
+        return sample
+    return safe_name(sample)
+
+
+def _issued(doc: dict[str, Any], path: Path) -> datetime:
+    """The interpretation time: a timestamp in the document, else the file's modification time (so re-exporting
+    unchanged results yields byte-identical output and delivery sees nothing new)."""
     for key in ("issued", "generated", "generated_at", "report_date", "created"):
         v = doc.get(key)
         if isinstance(v, str):
@@ -88,7 +111,7 @@ def _issued(doc: dict[str, Any]) -> datetime:
             except ValueError:
                 continue
             return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.fromtimestamp(int(path.stat().st_mtime), tz=timezone.utc)
 
 
 def load_patient_results(path: Path, calls_dirs: list[Path]) -> PatientResults:
@@ -101,10 +124,16 @@ def load_patient_results(path: Path, calls_dirs: list[Path]) -> PatientResults:
     raw = doc.get("recommendations")
     if not isinstance(raw, list):
         raise InputError(str(path), "`recommendations` must be a list")
+    # reactive alerts (for current medications) repeat pre-emptive advice; build_bundle keeps the first per drug
+    if isinstance(doc.get("alerts"), list):
+        raw = raw + doc["alerts"]
     recs: list[Recommendation] = []
+    known = {f.name for f in fields(Recommendation)}
     for i, r in enumerate(raw, start=1):
-        try:
-            recs.append(Recommendation.from_dict(r))
+        if not isinstance(r, dict):
+            raise InputError(str(path), f"recommendation #{i}: expected an object")
+        try:  # fields added by newer interpret versions are ignored, missing required ones are an error
+            recs.append(Recommendation(**{k: v for k, v in r.items() if k in known}))
         except TypeError as exc:
             raise InputError(str(path), f"recommendation #{i}: {exc}") from None
     patient = str(doc.get("patient") or (recs[0].patient if recs else stem))
@@ -114,18 +143,18 @@ def load_patient_results(path: Path, calls_dirs: list[Path]) -> PatientResults:
         files = doc.get("calls_files") or doc.get("calls_file") or []
         files = [files] if isinstance(files, str) else list(files)
         if not files:
-            samples = doc.get("samples") or doc.get("sample") or sorted({r.sample for r in recs})
-            samples = [samples] if isinstance(samples, str) else list(samples)
-            files = [f"{s}.calls.json" for s in samples]
+            files = [f"{_calls_stem(s)}.calls.json" for s in _sample_names(doc, recs)]
         if not files:
             raise InputError(str(path), "no calls embedded and no sample named: cannot find the calls")
         calls = [_load_calls_file(Path(f).name, calls_dirs, str(path)) for f in files]
 
-    rules_version = str(doc.get("rules_version") or (recs[0].rules_version if recs else ""))
+    rules_meta = doc.get("rules") if isinstance(doc.get("rules"), dict) else {}
+    rules_version = str(doc.get("rules_version") or rules_meta.get("rules_version") or rules_meta.get("version")
+                        or (recs[0].rules_version if recs else ""))
     html_path = path.parent / f"{stem}.report.html"
     html = html_path.read_text(encoding="utf-8") if html_path.is_file() else None
     return PatientResults(patient=patient, calls=calls, recs=recs, rules_version=rules_version,
-                          issued=_issued(doc), report_html=html, source=path)
+                          issued=_issued(doc, path), report_html=html, source=path)
 
 
 def find_results(results_dir: Path) -> list[Path]:
