@@ -312,6 +312,9 @@ def test_fhir_bundle_parses_as_r4_and_matches_the_csvs():
         rx = [c for c in mr.medicationCodeableConcept.coding if c.system == gen.RXNORM_SYSTEM]
         assert rx[0].code == med["rxnorm"]
         assert mr.subject.reference == f"Patient/{med['patient_id']}"
+    samples = {r["sample_id"]: r["patient_id"] for r in _csv(DATA / "clinical" / "samples.csv")}
+    assert {s.identifier[0].value: s.subject.reference for s in kinds["Specimen"]} == {
+        k: f"Patient/{v}" for k, v in samples.items()}
     consent = {r["patient_id"]: r["return_results"] for r in _csv(DATA / "clinical" / "consent.csv")}
     for c in kinds["Consent"]:
         pid = c.patient.reference.removeprefix("Patient/")

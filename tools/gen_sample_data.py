@@ -613,6 +613,15 @@ def fhir_bundle(meta: dict, people: list[Person], orders: list[Order]) -> dict:
             "provision": {"type": "permit" if p.consent else "deny",
                           "code": [{"text": "Return of pharmacogenomic test results to the health record"}]},
         })
+        # the sample -> patient link, so the bundle alone is enough to route VCF results to a patient
+        add({
+            "resourceType": "Specimen", "id": f"specimen-{p.sample}", "meta": {"tag": [SYNTHETIC_TAG]},
+            "identifier": [{"system": f"{meta['identifier_system']}.3", "value": p.sample}],
+            "status": "available",
+            "type": {"coding": [{"system": "http://snomed.info/sct", "code": "119297000",
+                                 "display": "Blood specimen"}]},
+            "subject": {"reference": f"Patient/{p.id}"},
+        })
     for o in orders:
         status, intent = {"active": ("active", "order"), "proposed": ("draft", "proposal"),
                           "stopped": ("stopped", "order")}[o.status]
@@ -768,7 +777,7 @@ def readme_text(patients: list[Patient], orders: list[Order], rows: list[dict[st
         "  outside_calls/<sample>.tsv  PharmCAT outside-call format (CYP2D6, HLA-B)",
         "  clinical/*.csv              patients, samples, consent, medications",
         "  clinical/hl7/               adt_<patient>.hl7 (ADT^A04), rde_<order>.hl7 (RDE^O11), v2.5.1, \\r",
-        "  clinical/fhir/bundle.json   R4 transaction Bundle: Patient, Consent, MedicationRequest",
+        "  clinical/fhir/bundle.json   R4 transaction Bundle: Patient, Consent, Specimen, MedicationRequest",
         "  expected/calls.tsv          engineered diplotypes per sample and gene (the test oracle)",
         "  GENERATED.json              generator, sources, definition versions, seed, file list",
         "```",
