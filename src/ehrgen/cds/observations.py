@@ -34,8 +34,8 @@ LOINC = "http://loinc.org"
 # not in mappings/fhir_codes.tsv because ehrgen itself does not write it.
 PHENOTYPE_COMPONENT = "53040-2"
 _ACTIVITY = re.compile(r"\(activity score ([^)]+)\)", re.I)
-_DATA_ABSENT_STATUS = {"not-performed": "not_called", "unknown": "no_data", "asked-unknown": "no_data",
-                       "not-asked": "no_data", "error": "not_called"}
+# data-absent-reason codes ehrgen does not write itself (its own come from mappings/fhir_codes.tsv)
+_OTHER_ABSENT_STATUS = {"asked-unknown": "no_data", "not-asked": "no_data", "error": "not_called"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class _Codes:
     medication_assessed: tuple[str, str]
     conclusion: tuple[str, str]
     phenotype_answers: dict[str, str]  # LOINC answer code -> display
+    absent_status: dict[str, str]  # data-absent-reason code -> call status
 
 
 @lru_cache(maxsize=1)
@@ -60,8 +61,10 @@ def _codes() -> _Codes:
     for row in ct.rows("phenotype"):
         if row.code:
             answers.setdefault(row.code, row.display)
+    absent = dict(_OTHER_ABSENT_STATUS)
+    absent.update({row.code: row.key for row in ct.rows("data_absent") if row.code})
     return _Codes(pair("genotype-code"), pair("gene-studied"), pair("implication-code"),
-                  pair("medication-assessed"), pair("conclusion-string"), answers)
+                  pair("medication-assessed"), pair("conclusion-string"), answers, absent)
 
 
 @lru_cache(maxsize=1)
@@ -175,7 +178,8 @@ def _read_genotype(obs: dict[str, Any], ev: dict[str, _GeneEvidence]) -> None:
     e = ev.setdefault(gene, _GeneEvidence(gene))
     if obs.get("dataAbsentReason"):
         codes = [c for _s, c in _codes_of(obs["dataAbsentReason"])]
-        e.absent = next((_DATA_ABSENT_STATUS[c] for c in codes if c in _DATA_ABSENT_STATUS), "no_data")
+        # unknown reasons count as not_called (-> indeterminate), never as "not tested"
+        e.absent = next((_codes().absent_status[c] for c in codes if c in _codes().absent_status), "not_called")
         return
     value = _concept_text(obs.get("valueCodeableConcept")) or str(obs.get("valueString") or "")
     if value and "no diplotype reported" not in value:
