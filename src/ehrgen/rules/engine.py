@@ -149,10 +149,7 @@ class _Group:
     drug: str
     population: str
     rules: list[Rule]
-
-    @property
-    def genes(self) -> list[str]:
-        return sorted({g for r in self.rules for g in r.lookup})
+    genes: list[str] = field(default_factory=list)
 
     @property
     def head(self) -> Rule:
@@ -252,13 +249,20 @@ def _indeterminate_rule(group: _Group, states: dict[str, GeneState]) -> str | No
 
 
 def _groups(ruleset: RuleSet, drug: str, sources: list[str]) -> list[_Group]:
+    ck = ("groups", drug, tuple(sources))
+    if ck in ruleset.cache:
+        return ruleset.cache[ck]
     groups: dict[tuple[str, str, str], _Group] = {}
     for r in ruleset.for_drug(drug):
         if r.source not in sources:
             continue
         key = (r.source, r.guideline_id, r.population)
         groups.setdefault(key, _Group(r.source, r.guideline_id, drug, r.population, [])).rules.append(r)
-    return [groups[k] for k in sorted(groups)]
+    out = [groups[k] for k in sorted(groups)]
+    for g in out:
+        g.genes = sorted({gene for r in g.rules for gene in r.lookup})
+    ruleset.cache[ck] = out
+    return out
 
 
 @lru_cache(maxsize=4)

@@ -142,15 +142,26 @@ class RuleSet:
     rules: list[Rule]
     path: Path | None = None
     header: dict[str, str] = field(default_factory=dict)
+    _by_drug: dict[str, list[Rule]] | None = field(default=None, init=False, repr=False, compare=False)
+    cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)  # engine's derived indexes
 
     def by_id(self) -> dict[str, Rule]:
         return {r.rule_id: r for r in self.rules}
 
+    def _index(self) -> dict[str, list[Rule]]:
+        # built once; rule sets are not mutated after load (build a new RuleSet instead)
+        if self._by_drug is None:
+            idx: dict[str, list[Rule]] = {}
+            for r in self.rules:
+                idx.setdefault(r.drug, []).append(r)
+            self._by_drug = idx
+        return self._by_drug
+
     def for_drug(self, drug: str) -> list[Rule]:
-        return [r for r in self.rules if r.drug == drug]
+        return list(self._index().get(drug, []))
 
     def drugs(self) -> list[str]:
-        return sorted({r.drug for r in self.rules})
+        return sorted(self._index())
 
     def meta(self) -> dict[str, Any]:
         """Provenance for reports and outputs (keys 'version' and 'sources' are what the report shows)."""
