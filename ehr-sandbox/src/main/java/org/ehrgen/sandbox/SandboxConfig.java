@@ -62,8 +62,8 @@ public class SandboxConfig {
 		JpaStorageSettings s = new JpaStorageSettings();
 		// absolute references to canonical/external URLs (e.g. to a lab's system) are kept, not resolved
 		s.setAllowExternalReferences(true);
-		// conditional create/update in transactions must see each other's writes: keep the default
-		// match-url cache off so a second POST of the same bundle finds the first one's resources
+		// a search right after a write must see it: no reuse of cached search results (default 60 s)
+		s.setReuseCachedSearchResultsForMillis(null);
 		s.setAllowMultipleDelete(true);
 		s.setExpungeEnabled(true);
 		s.setDeleteExpungeEnabled(true);
