@@ -235,3 +235,15 @@ def test_dpwg_source_specific_lookup_key():
     recs = recs_for(sample(g), "codeine")
     assert by_source(recs, "DPWG")[0].action == "avoid"
     assert by_source(recs, "CPIC")[0].phenotypes == {"CYP2D6": "1.0"}
+
+
+def test_phenotype_case_from_outside_calls_does_not_matter():
+    calls = sample(gene("CYP2C19", "poor metabolizer", dip="*2/*2", status="outside_call"))
+    assert {r.action for r in recs_for(calls, "clopidogrel")} == {"avoid"}
+
+
+def test_unknown_function_allele_indeterminate_names_the_resolution():
+    calls = sample(gene("TPMT", "Indeterminate", dip="*1/*29"), gene("NUDT15", "Normal Metabolizer", dip="*1/*1"))
+    (cpic,) = by_source(recs_for(calls, "azathioprine"), "CPIC")
+    assert cpic.action == "indeterminate" and cpic.alert == "info"
+    assert "activity" in cpic.reason and "TPMT" in cpic.reason

@@ -61,8 +61,8 @@ class GeneState:
         if " & " in value:
             parts = [self.match(p) for p in value.split(" & ")]
             return -1 if -1 in parts else (sum(parts) if all(parts) else 0)
-        if value in self.values:
-            return self.values[value]
+        if value.lower() in self.values:  # values are stored lower-case: outside calls vary in case
+            return self.values[value.lower()]
         m = _ALLELE_STATUS.match(value)
         if m and self.allele_sets:
             verdicts = {(m.group(1) in alleles) == (m.group(2) == "positive") for alleles in self.allele_sets}
@@ -91,19 +91,25 @@ def gene_state(call: GeneCall | None, gene: str, source: str) -> GeneState:
         return GeneState(gene, "indeterminate", reason=(
             f"{gene} could not be called" + (f" ({miss} defining positions missing)" if miss else "")
             + "; re-genotype the missing positions or supply a validated outside call"))
-    if call.phenotype == INDETERMINATE:
-        cands = "; ".join(f"{d.name}: {d.phenotype or 'no phenotype'}" for d in call.diplotypes) or "no candidates"
+    if (call.phenotype or "").lower() == INDETERMINATE.lower():
+        if len(call.diplotypes) > 1:
+            cands = "; ".join(f"{d.name}: {d.phenotype or 'no phenotype'}" for d in call.diplotypes)
+            sets = [{a for a in (d.allele1, d.allele2) if a} for d in call.diplotypes]
+            differing = sorted(set().union(*sets) - set.intersection(*sets))
+            return GeneState(gene, "indeterminate", reason=(
+                f"{gene} is indeterminate: tied candidate diplotypes imply different phenotypes ({cands}); "
+                f"phased data or an orthogonal targeted test of {gene} " + " vs ".join(differing)
+                + " would resolve it"))
+        what = call.diplotype_text or "the diplotype"
         return GeneState(gene, "indeterminate", reason=(
-            f"{gene} is indeterminate: tied candidate diplotypes imply different phenotypes ({cands}); "
-            f"phased data or an orthogonal targeted test of {gene} distinguishing "
-            + " vs ".join(sorted({a for d in call.diplotypes for a in (d.allele1, d.allele2) if a}))
-            + " would resolve it"))
+            f"{gene} phenotype is indeterminate for {what} (an allele of uncertain or unknown function); "
+            "an enzyme activity (phenotype) test or updated allele function data would resolve it"))
     st = GeneState(gene, "ok", phenotype=call.phenotype)
 
     def add(value: str | None, spec: int) -> None:
         if value:
             v = value.strip()
-            v = normalise_score(v) if _SCORE.match(v) else v
+            v = (normalise_score(v) if _SCORE.match(v) else v).lower()
             st.values[v] = max(spec, st.values.get(v, 0))
 
     add(call.phenotype, 1)
@@ -187,7 +193,7 @@ def evaluate_group(group: _Group, states: dict[str, GeneState]) -> _Outcome:
         reason = " ".join(s.reason for s in indeterminate)
         guideline_note = _indeterminate_rule(group, states)
         if guideline_note:
-            reason += f" Guideline advice for an indeterminate result: {guideline_note}"
+            reason = reason.rstrip(".") + f". Guideline advice for an indeterminate result: {guideline_note}"
         return _Outcome("indeterminate", None, {s.gene: INDETERMINATE for s in indeterminate}, reason)
     matches: list[tuple[int, Rule]] = []
     unsure: list[str] = []
