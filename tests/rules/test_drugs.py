@@ -71,3 +71,18 @@ def test_bad_table_row_names_file_and_line(tmp_path):
     with pytest.raises(InputError) as exc:
         load_table(f)
     assert f"{f}:3" in str(exc.value)
+
+
+def test_generator_reproduces_the_committed_table(tmp_path):
+    import subprocess
+    import sys
+
+    from ehrgen.paths import mappings_dir, project_root
+
+    out = tmp_path / "drugs.tsv"
+    proc = subprocess.run([sys.executable, str(project_root() / "tools" / "gen_drugs.py"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text(encoding="utf-8") == (mappings_dir() / "drugs.tsv").read_text(encoding="utf-8")
+    # the gaps are printed, never hidden
+    assert "flucytosine: no rxnorm" in proc.stdout
