@@ -195,8 +195,9 @@ def implication_template(key: tuple) -> dict[str, Any]:
             cc["coding"] = [ct.coding("phenotype", row.key)]
         components.append(_component("implication-code", valueCodeableConcept=cc))
     components.append(_component("medication-assessed", valueCodeableConcept=medication_concept(drug, rxnorm, atc)))
-    components.append(_component("evidence-level",
-                                 valueCodeableConcept={"text": f"{source} strength of recommendation: {strength}"}))
+    if strength and strength.strip():  # ungraded advice gets no evidence-level rather than an empty grade
+        components.append(_component("evidence-level", valueCodeableConcept={
+            "text": f"{source} strength of recommendation: {strength.strip()}"}))
     if ct.get("significance", alert):
         components.append(_component("clinical-significance", valueCodeableConcept=ct.concept("significance", alert)))
     rec_text = summary.strip()
