@@ -1,0 +1,1 @@
+"""Prefect 3 flows: thin wrappers over ehrgen.pipeline (see docs/operations.md)."""

@@ -1,0 +1,129 @@
+"""Shared flow pieces: task runners, coarse tasks over ehrgen.pipeline, artifacts, the final state.
+
+PHI rule: tasks return per-sample outcomes (ids and statuses) in memory only; every task and flow here
+has persist_result=False so nothing lands in $PREFECT_HOME/storage. Payloads (calls, bundles) live in
+the run's work dir and only paths/counts cross task boundaries.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed, State
+
+from ehrgen.pipeline.outcome import SampleOutcome, summarise
+from ehrgen.pipeline.plan import Chunk
+from ehrgen.pipeline.run import RunConfig, deliver_run, reinterpret_samples, run_chunk
+
+DELIVERY_RETRIES = 2
+PARTIAL = "Partially Failed"  # the state name the UI shows for a completed run with failed samples
+
+
+class TransientDeliveryError(RuntimeError):
+    """Some deliveries failed in a way a later attempt may fix (timeouts, 5xx): lets Prefect retry."""
+
+
+@task(name="process-chunk", task_run_name="chunk-{chunk.index}", cache_policy=NO_CACHE, persist_result=False)
+def process_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
+    """Call -> interpret -> export for one chunk of samples (a chunk reads each of its VCFs once)."""
+    return run_chunk(chunk, cfg)
+
+
+@task(name="reinterpret-chunk", task_run_name="reinterpret-{index}", cache_policy=NO_CACHE, persist_result=False)
+def reinterpret_chunk(index: int, samples: list[tuple[str, str]], cfg: RunConfig) -> list[SampleOutcome]:
+    return reinterpret_samples(cfg, samples)
+
+
+@task(name="deliver", retries=DELIVERY_RETRIES, retry_delay_seconds=5, cache_policy=NO_CACHE, persist_result=False)
+def deliver(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | None = None) -> list[SampleOutcome]:
+    """Consent-gated, ledger-deduplicated delivery of the run's exports; retried while failures look transient.
+
+    Retrying is safe: the ledger skips whatever a target already holds, so only the failures are resent.
+    """
+    from prefect.runtime import task_run
+
+    fresh = [SampleOutcome.from_dict(o.to_dict()) for o in outcomes]  # a retry starts from the same input
+    done = deliver_run(cfg, fresh, run_id)
+    failed = [o for o in done if o.status == "delivery-failed"]
+    attempt = task_run.run_count or 1
+    if failed and attempt <= DELIVERY_RETRIES and any("reject" not in o.delivered for o in failed):
+        raise TransientDeliveryError(f"{len(failed)} sample(s) not delivered (attempt {attempt})")
+    return done
+
+
+def progress_start(description: str) -> Any:
+    try:
+        return create_progress_artifact(progress=0.0, description=description)
+    except Exception:  # artifacts are a convenience: never fail a run over one
+        return None
+
+
+def progress_update(artifact_id: Any, done: int, total: int) -> None:
+    if artifact_id is None:
+        return
+    try:
+        update_progress_artifact(artifact_id=artifact_id, progress=100.0 * done / max(total, 1))
+    except Exception:
+        pass
+
+
+def publish(outcomes: list[SampleOutcome], title: str, key_prefix: str, extra: str = "") -> dict[str, Any]:
+    """Table + markdown artifacts. Sample ids and statuses only: no patient ids, names or genotypes."""
+    s = summarise(outcomes)
+    rows = [{"sample": o.sample, "status": o.status, "stage": o.stage, "actionable": o.actionable,
+             "delivered": o.delivered, "reason": o.reason} for o in outcomes]
+    lines = [f"# {title}", "", f"**{s['state']}**: {s['samples']} sample(s), {s['failed']} failed, "
+             f"{s['actionable']} actionable finding(s).", "", "| status | samples |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in s["by_status"].items()]
+    failed = [o for o in outcomes if o.failed]
+    if failed:
+        lines += ["", "## Failed", ""] + [f"- `{o.sample}` at {o.stage}: {o.reason}" for o in failed]
+    if extra:
+        lines += ["", extra]
+    try:
+        create_table_artifact(table=rows, key=f"{key_prefix}-samples", description=title)
+        create_markdown_artifact(markdown="\n".join(lines), key=f"{key_prefix}-summary", description=title)
+    except Exception as exc:
+        get_run_logger().warning("could not create artifacts (%s)", exc.__class__.__name__)
+    return s
+
+
+def final_state(summary: dict[str, Any]) -> State:
+    """Completed when every sample went through; Completed named 'Partially Failed' when some failed (the
+    flow still finished and delivered the rest); Failed when every sample failed."""
+    msg = f"{summary['failed']} of {summary['samples']} sample(s) failed"
+    if summary["failed"] == 0:
+        return Completed(message=f"{summary['samples']} sample(s) processed", data=summary)
+    if summary["failed"] < summary["samples"]:
+        return Completed(name=PARTIAL, message=f"partially failed: {msg}", data=summary)
+    return Failed(message=msg, data=summary)
+
+
+def task_runner(dask: str | None):
+    """ThreadPoolTaskRunner by default; DaskTaskRunner for `dask` = scheduler address, or 'local'."""
+    if not dask:
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=min(4, os.cpu_count() or 2))
+    from prefect_dask import DaskTaskRunner
+
+    # Dask worker processes import the task's module (flows.*) and ehrgen: make the project root importable
+    root = str(Path(__file__).resolve().parent.parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    if dask == "local":
+        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    return DaskTaskRunner(address=dask)

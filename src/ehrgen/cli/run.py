@@ -1,0 +1,96 @@
+"""`ehrgen run`: the pgx-pipeline Prefect flow on a folder laid out like sample_data/, with a summary table."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ehrgen.cli.common import err_console, one_line_errors
+
+
+def import_flows():
+    """flows/ sits at the project root (next to prefect.yaml), outside the installed package."""
+    from ehrgen.paths import project_root
+
+    root = str(project_root())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import flows.pgx_pipeline  # noqa: F401
+
+    return flows
+
+
+def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional[str], mllp: Optional[str],
+             dask: Optional[str], rules_dir: Optional[Path] = None, chunk_size: int = 500,
+             run_name: Optional[str] = None):
+    """Configure Prefect for offline use, run the flow in this process, return (state, outcomes)."""
+    from ehrgen.pipeline.prefect_env import configure
+
+    if not input_dir.is_dir():
+        from ehrgen.errors import InputError
+        raise InputError(str(input_dir), "expected a folder with manifest.csv and/or VCF files")
+    configure(work)  # before the first prefect import
+    import_flows()
+    from flows.common import task_runner
+    from flows.pgx_pipeline import pgx_pipeline
+
+    name = run_name or input_dir.resolve().name
+    state = pgx_pipeline.with_options(task_runner=task_runner(dask))(
+        input_dir=str(input_dir), work_dir=str(work), run_name=name, outbox=str(outbox) if outbox else None,
+        fhir_url=fhir, mllp=mllp, rules_dir=str(rules_dir) if rules_dir else None, chunk_size=chunk_size,
+        return_state=True)
+    from ehrgen.pgx.output import safe_name
+    from ehrgen.pipeline.outcome import SampleOutcome
+
+    outcomes_file = work / safe_name(name) / "outcomes.json"
+    outcomes = []
+    if outcomes_file.is_file():
+        outcomes = [SampleOutcome.from_dict(d) for d in json.loads(outcomes_file.read_text(encoding="utf-8"))]
+    return state, outcomes
+
+
+def print_table(outcomes, title: str, strip_prefix: str = "") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colour = {"delivered": "green", "unchanged": "green", "exported": "green", "withheld": "yellow",
+              "failed": "red", "delivery-failed": "red"}
+    t = Table(title=title, show_lines=False)
+    for col in ("sample", "patient", "status", "actionable", "delivered", "reason"):
+        t.add_column(col, justify="right" if col == "actionable" else "left", overflow="fold")
+    for o in outcomes:
+        c = colour.get(o.status, "white")
+        reason = o.reason.replace(strip_prefix, "") if strip_prefix else o.reason
+        t.add_row(o.sample, o.patient, f"[{c}]{o.status}[/{c}]", str(o.actionable), o.delivered, reason)
+    Console().print(t)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    @one_line_errors
+    def run(
+        input_dir: Path = typer.Argument(..., help="folder laid out like sample_data/ (manifest.csv, vcf/, clinical/)"),
+        outbox: Optional[Path] = typer.Option(None, "--outbox", help="outbox folder (default <work>/outbox; "
+                                              "used when no --fhir/--mllp target is given)"),
+        fhir: Optional[str] = typer.Option(None, "--fhir", help="FHIR R4 base URL to POST transaction bundles to"),
+        mllp: Optional[str] = typer.Option(None, "--mllp", help="HOST:PORT of an HL7 v2 MLLP listener"),
+        dask: Optional[str] = typer.Option(None, "--dask", help="Dask scheduler address, or 'local' for a LocalCluster"),
+        work: Path = typer.Option(Path("out"), "--work", help="work folder (run stage files, ledger, Prefect home)"),
+        rules: Optional[Path] = typer.Option(None, "--rules", help="rules folder (default: the project's rules/)"),
+        chunk_size: int = typer.Option(500, "--chunk-size", help="samples per task"),
+        run_name: Optional[str] = typer.Option(None, "--run-name", help="name of the run folder (default: input folder name)"),
+    ) -> None:
+        """Run the pgx-pipeline flow: call, interpret, export (FHIR, HL7, HTML report) and deliver every sample."""
+        state, outcomes = run_flow(input_dir, work, outbox, fhir, mllp, dask, rules, chunk_size, run_name)
+        print_table(outcomes, f"ehrgen run: {state.name}", str(input_dir.resolve()) + os.sep)
+        box = outbox or (work / "outbox" if not (fhir or mllp) else None)
+        err_console.print(f"{state.name}: {state.message}. Work dir {work}"
+                          + (f", outbox {box}" if box else ""), highlight=False)
+        if not outcomes or (state.is_failed() and not any(not o.failed for o in outcomes)):
+            # nothing could be processed at all: the run itself did not work
+            raise typer.Exit(code=1)

@@ -1,0 +1,76 @@
+"""What every chunk needs loaded once per process: allele definitions, rule set, drug table, clinical data."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ehrgen.ingest.clinical.model import ClinicalData
+from ehrgen.pgx.definitions import Definitions, load_definitions
+from ehrgen.rules.ruleset import RuleSet, load
+
+_lock = threading.Lock()
+_clinical_cache: dict[tuple[str, tuple], ClinicalData] = {}
+
+
+@dataclass
+class Context:
+    definitions: Definitions
+    ruleset: RuleSet
+    clinical: ClinicalData
+
+    @property
+    def ruleset_meta(self) -> dict[str, Any]:
+        return {"version": self.ruleset.version, "generated": self.ruleset.content_sha256[:12],
+                "sources": {"CPIC": self.ruleset.version, "DPWG": self.ruleset.version}}
+
+
+@lru_cache(maxsize=2)
+def _definitions() -> Definitions:
+    return load_definitions()
+
+
+@lru_cache(maxsize=4)
+def _ruleset(path: str, stamp: tuple) -> RuleSet:
+    return load(path)
+
+
+def _stamp(path: Path) -> tuple:
+    """Change marker for a file or folder (names, sizes, mtimes), so edited inputs are re-read."""
+    if not path.exists():
+        return ()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+def load_ruleset(rules_dir: str | None) -> RuleSet:
+    from ehrgen.paths import rules_dir as default_rules_dir
+
+    p = Path(rules_dir) if rules_dir else default_rules_dir()
+    f = p / "rules.tsv" if p.is_dir() else p
+    return _ruleset(str(p), _stamp(f))
+
+
+def load_clinical_cached(path: str | None) -> ClinicalData:
+    if not path:
+        return ClinicalData()
+    from ehrgen.ingest import load_clinical
+
+    key = (path, _stamp(Path(path)))
+    with _lock:
+        hit = _clinical_cache.get(key)
+        if hit is None:
+            hit = load_clinical(Path(path))
+            _clinical_cache.clear()
+            _clinical_cache[key] = hit
+    return hit
+
+
+def load_context(clinical: str | None, rules_dir: str | None) -> Context:
+    with _lock:
+        defs = _definitions()
+        rs = load_ruleset(rules_dir)
+    return Context(defs, rs, load_clinical_cached(clinical))

@@ -1,0 +1,131 @@
+"""Batch plan: which VCF files to read for which samples, grouped so each VCF is read once, packed in chunks.
+
+Input folder layout (as sample_data/): `manifest.csv` (sample_id, patient_id, vcf, outside_calls; paths
+relative to the folder) and `clinical/`. Without a manifest every *.vcf, *.vcf.gz, *.bcf in the folder
+(or its vcf/ subfolder) is planned for all its samples, with patients found through the clinical links.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ehrgen.errors import InputError
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ("sample_id", "vcf")  # required; patient_id and outside_calls are optional
+VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf", ".g.vcf", ".g.vcf.gz")
+DEFAULT_CHUNK = 500
+
+
+def is_vcf(path: Path) -> bool:
+    return path.is_file() and any(path.name.endswith(s) for s in VCF_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class SampleJob:
+    sample: str
+    patient: str | None = None  # from the manifest; else from the clinical links at run time
+    outside_calls: str | None = None  # path
+
+
+@dataclass
+class VcfJob:
+    """One VCF and the samples to call from it; samples=None reads every sample in the file."""
+
+    vcf: str
+    samples: list[SampleJob] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.samples) if self.samples is not None else 1
+
+
+@dataclass
+class Chunk:
+    index: int
+    jobs: list[VcfJob] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(j.size for j in self.jobs)
+
+
+@dataclass
+class Plan:
+    input_dir: str
+    chunks: list[Chunk]
+    clinical: str | None  # folder or file for ehrgen.ingest.load_clinical
+    errors: list[str] = field(default_factory=list)  # manifest rows that could not be planned (one line each)
+
+    @property
+    def n_files(self) -> int:
+        return sum(len(c.jobs) for c in self.chunks)
+
+
+def read_manifest(path: Path) -> tuple[list[VcfJob], list[str]]:
+    """VCF jobs in manifest order (one per distinct VCF); rows naming a missing VCF are reported, not fatal."""
+    base = path.parent
+    jobs: dict[str, VcfJob] = {}
+    errors: list[str] = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(str(path), f"manifest header lacks column(s) {', '.join(missing)}", 1)
+        for line, row in enumerate(reader, start=2):
+            sample = (row.get("sample_id") or "").strip()
+            vcf = (row.get("vcf") or "").strip()
+            if not sample or not vcf:
+                errors.append(f"{path.name}:{line}: sample_id and vcf are required")
+                continue
+            outside = (row.get("outside_calls") or "").strip()
+            vpath = (base / vcf).resolve()
+            job = jobs.setdefault(str(vpath), VcfJob(str(vpath), []))
+            job.samples.append(SampleJob(sample, (row.get("patient_id") or "").strip() or None,
+                                         str((base / outside).resolve()) if outside else None))
+    return list(jobs.values()), errors
+
+
+def scan_vcfs(folder: Path) -> list[VcfJob]:
+    where = folder / "vcf" if (folder / "vcf").is_dir() else folder
+    return [VcfJob(str(p.resolve()), None) for p in sorted(where.iterdir()) if is_vcf(p)]
+
+
+def pack(jobs: list[VcfJob], chunk_size: int = DEFAULT_CHUNK) -> list[Chunk]:
+    """Pack whole VCF jobs into chunks of about chunk_size samples; a VCF with more samples than that is
+    split into several jobs (each chunk reads only its own samples) so big cohorts still run in parallel."""
+    chunk_size = max(1, chunk_size)
+    split: list[VcfJob] = []
+    for j in jobs:
+        if j.samples is not None and len(j.samples) > chunk_size:
+            split += [VcfJob(j.vcf, j.samples[i:i + chunk_size]) for i in range(0, len(j.samples), chunk_size)]
+        else:
+            split.append(j)
+    chunks: list[Chunk] = []
+    current = Chunk(0)
+    for j in split:
+        if current.jobs and current.size + j.size > chunk_size:
+            chunks.append(current)
+            current = Chunk(len(chunks))
+        current.jobs.append(j)
+    if current.jobs:
+        chunks.append(current)
+    return chunks
+
+
+def plan(input_dir: Path | str, chunk_size: int = DEFAULT_CHUNK, clinical: Path | str | None = None) -> Plan:
+    """The batch plan for a folder laid out like sample_data/ (manifest optional)."""
+    folder = Path(input_dir)
+    if not folder.is_dir():
+        raise InputError(str(folder), "expected a folder with manifest.csv and/or VCF files")
+    errors: list[str] = []
+    if (folder / MANIFEST).is_file():
+        jobs, errors = read_manifest(folder / MANIFEST)
+    else:
+        jobs = scan_vcfs(folder)
+    if not jobs and not errors:
+        raise InputError(str(folder), "no manifest.csv and no VCF files (*.vcf, *.vcf.gz, *.bcf) found")
+    clin = Path(clinical) if clinical else folder / "clinical"
+    return Plan(str(folder.resolve()), pack(jobs, chunk_size), str(clin.resolve()) if clin.exists() else None, errors)

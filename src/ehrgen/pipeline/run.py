@@ -1,0 +1,214 @@
+"""Run a batch: chunks of samples through call -> interpret -> export, then one delivery pass.
+
+`run_chunk` is what a flow task calls (and what runs on a Dask worker): it takes only small, picklable
+arguments (a Chunk and a RunConfig) and returns per-sample outcomes; payloads stay in the work dir.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ehrgen.deliver.model import FhirTarget, MllpTarget, OutboxTarget, Target
+from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name, write_calls_tsv
+from ehrgen.pipeline.context import Context, load_context
+from ehrgen.pipeline.outcome import SampleOutcome
+from ehrgen.pipeline.plan import Chunk
+from ehrgen.pipeline.stages import _reason, call_job, export_sample, interpret_sample
+from ehrgen.pipeline.workdir import RunDirs, read_state
+from ehrgen.rules.model import RECOMMENDATION_COLUMNS, Recommendation
+from ehrgen.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunConfig:
+    """Everything a chunk needs besides its samples (picklable: it travels to Dask workers)."""
+
+    work_dir: str = "out"
+    run_name: str = "run"
+    clinical: str | None = None
+    rules_dir: str | None = None
+    source: str = "both"
+    outbox: str | None = None  # None: the outbox is the target only when no FHIR/MLLP target is given
+    fhir_url: str | None = None
+    mllp: str | None = None  # host:port
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def dirs(self) -> RunDirs:
+        return RunDirs(Path(self.work_dir) / safe_name(self.run_name))
+
+    @property
+    def ledger_path(self) -> Path:
+        return Path(self.work_dir) / "ledger.sqlite"
+
+    def delivery_settings(self) -> Settings:
+        s = self.settings.model_copy(deep=True)
+        s.deliver.ledger = self.ledger_path
+        s.deliver.dead_letter = Path(self.work_dir) / "dead-letter"
+        s.deliver.outbox = Path(self.outbox) if self.outbox else Path(self.work_dir) / "outbox"
+        return s
+
+    def targets(self) -> list[Target]:
+        out: list[Target] = []
+        if self.fhir_url:
+            out.append(FhirTarget(self.fhir_url))
+        if self.mllp:
+            host, _, port = self.mllp.rpartition(":")
+            if not host or not port.isdigit():
+                from ehrgen.errors import InputError
+                raise InputError("--mllp", f"expected HOST:PORT, got {self.mllp!r}")
+            out.append(MllpTarget(host, int(port)))
+        if self.outbox or not out:
+            out.append(OutboxTarget(self.delivery_settings().deliver.outbox))
+        return out
+
+
+def _context(cfg: RunConfig) -> Context:
+    return load_context(cfg.clinical, cfg.rules_dir)
+
+
+def process_sample(calls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs, outcome: SampleOutcome,
+                   source: str = "both") -> None:
+    """Interpret and export one called sample, capturing any failure in its outcome."""
+    try:
+        recs = interpret_sample(calls, patient, calls_fp, ctx, dirs, outcome, source)
+        outcome.recommendations = len(recs)
+        # "actionable findings": critical/warning alerts (not the many info-level "gene not tested" notes)
+        outcome.actionable = sum(r.actionable and r.alert in ("critical", "warning") for r in recs)
+        export_sample(calls, recs, patient, calls_fp, ctx, dirs, outcome)
+        outcome.status, outcome.reason = "exported", ""
+    except Exception as exc:  # one sample's failure never sinks the chunk
+        outcome.fail(outcome.stage or "interpret", _reason(exc))
+        log.warning("a sample failed at stage %s (%s)", outcome.stage, exc.__class__.__name__)
+
+
+def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
+    """Call, interpret and export every sample in the chunk. Returns one outcome per sample."""
+    dirs = cfg.dirs.make()
+    ctx = _context(cfg)
+    outcomes: list[SampleOutcome] = []
+    for job in chunk.jobs:
+        for c in call_job(job, ctx, dirs):
+            o = c.outcome
+            outcomes.append(o)
+            if o.status == "failed" or c.calls is None:
+                continue
+            if not o.patient:
+                o.patient = ctx.clinical.links.get(o.sample, "")
+            if not o.patient:
+                o.fail("interpret", "no patient linked to the sample (manifest patient_id or clinical samples)")
+                continue
+            process_sample(c.calls, o.patient, c.calls_fp, ctx, dirs, o, cfg.source)
+    failed = sum(o.failed for o in outcomes)
+    log.info("chunk %d: %d sample(s), %d failed", chunk.index, len(outcomes), failed)
+    return outcomes
+
+
+def deliver_run(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | None = None) -> list[SampleOutcome]:
+    """Deliver the run's export folder (consent-gated, ledger-deduplicated) and fold results into outcomes."""
+    from ehrgen.deliver.api import deliver_dir
+
+    ctx = _context(cfg)
+    settings = cfg.delivery_settings()
+    report = deliver_dir(cfg.dirs.export, cfg.targets(), settings, consent=ctx.clinical, run_id=run_id)
+    for o in outcomes:
+        if o.status != "exported":
+            continue
+        got = report.for_patient(o.patient)
+        o.stage = "deliver"
+        if not got:
+            o.status, o.delivered = "delivery-failed", "nothing delivered"
+            continue
+        per_target: dict[str, set[str]] = {}
+        for d in got:
+            per_target.setdefault(d.target.split(":", 1)[0], set()).add(d.status)
+        o.delivered = "; ".join(f"{t}: {'/'.join(sorted(s))}" for t, s in sorted(per_target.items()))
+        statuses = {d.status for d in got}
+        if statuses & {"failed", "rejected"}:
+            o.status = "delivery-failed"
+            o.reason = next(d.reason for d in got if d.status in ("failed", "rejected"))
+        elif statuses == {"withheld"}:
+            o.status, o.reason = "withheld", next(d.reason for d in got)
+        elif "sent" in statuses:
+            o.status = "delivered"
+        else:
+            o.status = "unchanged"
+    return outcomes
+
+
+def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome]) -> Path:
+    """Write outcomes.json, calls.tsv and recommendations.tsv for the samples of this run."""
+    dirs = cfg.dirs
+    atomic_write_text(dirs.outcomes, json.dumps([o.to_dict() for o in outcomes], indent=1) + "\n")
+    ok = [o for o in outcomes if o.stage in ("export", "deliver") and not o.status == "failed"]
+    calls = []
+    rec_rows: list[dict[str, str]] = []
+    for o in ok:
+        try:
+            calls.append(read_sample_calls(dirs.calls / f"{safe_name(o.sample)}.calls.json"))
+            doc = json.loads((dirs.recommendations / f"{safe_name(o.sample)}.recommendations.json").read_text())
+            rec_rows += [Recommendation.from_dict(r).row() for r in doc["recommendations"]]
+        except (OSError, ValueError, KeyError):
+            continue
+    write_calls_tsv(calls, dirs.root / "calls.tsv")
+    lines = ["\t".join(RECOMMENDATION_COLUMNS)] + ["\t".join(r[c] for c in RECOMMENDATION_COLUMNS) for r in rec_rows]
+    atomic_write_text(dirs.root / "recommendations.tsv", "\n".join(lines) + "\n")
+    return dirs.outcomes
+
+
+def stored_samples(cfg: RunConfig) -> list[tuple[str, str]]:
+    """(sample, patient) for every calls file kept in the run's work dir (what re-interpretation revisits)."""
+    out = []
+    for f in sorted(cfg.dirs.calls.glob("*.calls.json")):
+        sample = f.name[: -len(".calls.json")]
+        st = read_state(cfg.dirs.calls, sample) or {}
+        out.append((sample, st.get("patient", "")))
+    return out
+
+
+def reinterpret_samples(cfg: RunConfig, samples: list[tuple[str, str]]) -> list[SampleOutcome]:
+    """Re-run interpretation (and export where the advice changed) on stored calls; no VCF is read."""
+    dirs = cfg.dirs.make()
+    ctx = _context(cfg)
+    outcomes = []
+    for sample, patient in samples:
+        o = SampleOutcome(sample, patient or ctx.clinical.links.get(sample, ""), stage="interpret")
+        outcomes.append(o)
+        st = read_state(dirs.calls, sample) or {}
+        try:
+            calls = read_sample_calls(dirs.calls / f"{sample}.calls.json")
+        except Exception as exc:
+            o.fail("interpret", _reason(exc))
+            continue
+        o.vcf = Path(calls.source_file).name
+        if not o.patient:
+            o.fail("interpret", "no patient linked to the sample")
+            continue
+        process_sample(calls, o.patient, st.get("fingerprint", ""), ctx, dirs, o, cfg.source)
+    return outcomes
+
+
+def run_local(input_dir: str | Path, cfg: RunConfig, chunk_size: int = 500, deliver: bool = True
+              ) -> list[SampleOutcome]:
+    """The whole batch in this process, without Prefect (tests, benchmarks, debugging)."""
+    from ehrgen.pipeline.plan import plan as make_plan
+
+    p = make_plan(input_dir, chunk_size, cfg.clinical)
+    if cfg.clinical is None:
+        cfg.clinical = p.clinical
+    outcomes = [o for ch in p.chunks for o in run_chunk(ch, cfg)]
+    outcomes += plan_errors(p)
+    if deliver:
+        deliver_run(cfg, outcomes)
+    finish_run(cfg, outcomes)
+    return outcomes
+
+
+def plan_errors(p: Any) -> list[SampleOutcome]:
+    return [SampleOutcome(f"<manifest row {i + 1}>").fail("plan", e) for i, e in enumerate(p.errors)]

@@ -1,0 +1,235 @@
+"""The per-sample stages: call (per VCF), interpret, export. Each writes its stage file plus a fingerprint
+and is skipped when the fingerprint of its inputs is unchanged. Errors are captured per sample/file."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ehrgen import __version__
+from ehrgen.errors import InputError
+from ehrgen.pgx.caller import call_batch, file_sha256
+from ehrgen.pgx.model import SampleCalls
+from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name, write_sample_calls
+from ehrgen.pipeline.context import Context
+from ehrgen.pipeline.outcome import SampleOutcome
+from ehrgen.pipeline.plan import SampleJob, VcfJob
+from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, write_state
+from ehrgen.rules.model import Recommendation
+
+log = logging.getLogger(__name__)
+EXPORT_FORMAT = "ehrgen.export/1"  # bump when the exported files change shape: forces a re-export
+RECS_SCHEMA = "ehrgen.recommendations/1"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (InputError, OSError)):
+        return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    return f"internal error: {exc.__class__.__name__}"  # text of unexpected errors may quote data
+
+
+def _vcf_reason(vcf: str, exc: BaseException) -> str:
+    """cyvcf2/htslib raise bare Exceptions with short fixed texts ("cannot parse VCF header"): keep that text."""
+    msg = (str(exc).splitlines() or [""])[0][:120]
+    return f"{Path(vcf).name}: cannot be read as VCF ({msg or exc.__class__.__name__})"
+
+
+# -- calling ------------------------------------------------------------------------------------------
+
+@dataclass
+class Called:
+    job: SampleJob
+    outcome: SampleOutcome
+    calls: SampleCalls | None = None
+    calls_fp: str = ""
+
+
+def _vcf_samples(path: str) -> list[str]:
+    from cyvcf2 import VCF
+
+    v = VCF(path, lazy=True)
+    try:
+        return list(v.samples)
+    finally:
+        v.close()
+
+
+def call_job(job: VcfJob, ctx: Context, dirs: RunDirs) -> list[Called]:
+    """Call every sample of one VCF job (one read of the file); per-sample failures stay per sample."""
+    vcf_name = Path(job.vcf).name
+    try:
+        vcf_sha = file_sha256(job.vcf)
+        if job.samples is None:
+            job = VcfJob(job.vcf, [SampleJob(s) for s in _vcf_samples(job.vcf)])
+    except Exception as exc:  # the file cannot be read at all: every sample of it fails, nothing else
+        reason = _reason(InputError(job.vcf, "cannot be read") if isinstance(exc, OSError) else exc)
+        return [Called(s, SampleOutcome(s.sample, s.patient or "", vcf_name).fail("call", reason))
+                for s in (job.samples or [SampleJob(f"<{vcf_name}>")])]
+    results: dict[str, Called] = {}
+    outside: dict[str, dict] = {}
+    todo: list[SampleJob] = []
+    for s in job.samples:
+        c = results[s.sample] = Called(s, SampleOutcome(s.sample, s.patient or "", vcf_name, stage="call"))
+        out_sha = ""
+        if s.outside_calls:
+            try:
+                from ehrgen.pgx.outside import parse_outside_calls
+
+                out_sha = file_sha256(s.outside_calls)
+                outside[s.sample] = parse_outside_calls(s.outside_calls, ctx.definitions)
+            except Exception as exc:
+                c.outcome.fail("call", _reason(exc))
+                continue
+        c.calls_fp = fingerprint("calls", vcf_sha, out_sha, ctx.definitions.version, __version__)
+        st = read_state(dirs.calls, s.sample)
+        calls_file = dirs.calls / f"{safe_name(s.sample)}.calls.json"
+        if st and st.get("fingerprint") == c.calls_fp and calls_file.is_file():
+            try:
+                c.calls = read_sample_calls(calls_file)
+                c.outcome.skipped.append("call")
+                continue
+            except InputError:
+                pass
+        todo.append(s)
+    if todo:
+        _call_todo(job.vcf, todo, results, outside, vcf_sha, ctx, dirs)
+    return [results[s.sample] for s in job.samples]
+
+
+def _call_todo(vcf: str, todo: list[SampleJob], results: dict[str, Called], outside: dict, vcf_sha: str,
+               ctx: Context, dirs: RunDirs) -> None:
+    from ehrgen.ingest.vcf import read_genotypes
+
+    names = [s.sample for s in todo]
+    try:
+        try:
+            batch = read_genotypes(vcf, ctx.definitions, samples=names)
+        except InputError as exc:
+            if "sample(s) not found" not in str(exc):
+                raise
+            present = set(_vcf_samples(vcf))
+            for s in todo:
+                if s.sample not in present:
+                    results[s.sample].outcome.fail("call", f"{Path(vcf).name}: sample not found in the VCF")
+            names = [n for n in names if n in present]
+            if not names:
+                return
+            batch = read_genotypes(vcf, ctx.definitions, samples=names)
+        calls = call_batch(batch, ctx.definitions, {k: v for k, v in outside.items() if k in names}, vcf_sha)
+    except Exception as exc:  # the whole file is bad: its samples fail, other files carry on
+        reason = _reason(exc) if isinstance(exc, (InputError, OSError)) else _vcf_reason(vcf, exc)
+        for n in names:
+            results[n].outcome.fail("call", reason)
+        return
+    for sc in calls:
+        c = results[sc.sample]
+        try:
+            write_sample_calls(sc, dirs.calls)
+            write_state(dirs.calls, sc.sample, {"fingerprint": c.calls_fp, "patient": c.outcome.patient})
+            c.calls = sc
+        except Exception as exc:
+            c.outcome.fail("call", _reason(exc))
+
+
+# -- interpretation -----------------------------------------------------------------------------------
+
+def signature(recs: list[Recommendation]) -> str:
+    """What a clinician would see change: advice fields, not the rules version or internal rule ids."""
+    keep = ("drug", "source", "population", "genes", "phenotypes", "action", "strength", "alert", "summary",
+            "dose_percent", "alternatives", "actionable", "reason", "guideline_url")
+    rows = sorted(json.dumps({k: getattr(r, k) for k in keep}, sort_keys=True) for r in recs)
+    return fingerprint("recs", rows)
+
+
+def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs,
+                     outcome: SampleOutcome, source: str = "both") -> list[Recommendation]:
+    from ehrgen.rules.engine import interpret
+
+    outcome.stage = "interpret"
+    fp = fingerprint("interpret", calls_fp, patient, ctx.ruleset.content_sha256, ctx.ruleset.version, source)
+    path = dirs.recommendations / f"{safe_name(calls.sample)}.recommendations.json"
+    st = read_state(dirs.recommendations, calls.sample)
+    if st and st.get("fingerprint") == fp and path.is_file():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            outcome.skipped.append("interpret")
+            return [Recommendation.from_dict(r) for r in doc["recommendations"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    recs = interpret(calls, patient, source=source, ruleset=ctx.ruleset)  # type: ignore[arg-type]
+    doc = {"schema": RECS_SCHEMA, "sample": calls.sample, "patient": patient,
+           "rules_version": ctx.ruleset.version, "rules_sha256": ctx.ruleset.content_sha256,
+           "recommendations": [r.to_dict() for r in recs]}
+    atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs)})
+    return recs
+
+
+# -- export -------------------------------------------------------------------------------------------
+
+def _medication_orders(ctx: Context, patient: str) -> dict[str, str]:
+    from ehrgen.rules.drugs import resolve
+
+    orders: dict[str, str] = {}
+    for med in ctx.clinical.medications_for(patient):
+        if not med.order_id:
+            continue
+        drug = None
+        for _system, code in med.codes:
+            drug = resolve(code)
+            if drug:
+                break
+        name = drug.name if drug else (med.drug_text or "").strip().lower()
+        if name:
+            orders.setdefault(name, med.order_id)
+    return orders
+
+
+def export_files(patient: str, dirs: RunDirs) -> dict[str, Path]:
+    stem = safe_name(patient)
+    return {"fhir-bundle": dirs.export / f"{stem}.bundle.json", "oru": dirs.export / f"{stem}.oru.hl7",
+            "report": dirs.export / f"{stem}.report.html"}
+
+
+def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, calls_fp: str, ctx: Context,
+                  dirs: RunDirs, outcome: SampleOutcome) -> bool:
+    """Write <patient>.bundle.json, .oru.hl7, .report.html. Returns True when files were (re)written.
+
+    Skipped when neither the advice (signature), the calls, the patient record nor the orders changed:
+    the files then keep their bytes (and issued time), so delivery finds them unchanged.
+    """
+    from ehrgen.fhir.bundle import PatientRef, ReportContext, bundle_json, build_bundle
+    from ehrgen.hl7.oru import build_oru
+    from ehrgen.rules.report import build_report_model, render_html
+
+    outcome.stage = "export"
+    p = ctx.clinical.patients.get(patient)
+    if p is None or not p.identifier_value:
+        raise InputError("clinical", "no patient record with an identifier for the sample's patient")
+    ref = PatientRef(patient, p.identifier_system or "urn:ehrgen:patient", p.identifier_value)
+    orders = _medication_orders(ctx, patient)
+    fp = fingerprint("export", EXPORT_FORMAT, __version__, signature(recs), calls_fp, calls.sample,
+                     [ref.id, ref.identifier_system, ref.identifier_value], orders)
+    files = export_files(patient, dirs)
+    st = read_state(dirs.export, patient)
+    if st and st.get("fingerprint") == fp and all(f.is_file() for f in files.values()):
+        outcome.skipped.append("export")
+        return False
+    issued = datetime.now(timezone.utc).replace(microsecond=0)
+    context = ReportContext(ehrgen_version=__version__, rules_version=ctx.ruleset.version,
+                            input_sha256=calls.source_sha256, issued=issued, medication_orders=orders)
+    model = build_report_model(patient, [calls], recs, ctx.ruleset_meta, report_date=issued.isoformat())
+    html = render_html(model)
+    context.report_html = html
+    bundle = build_bundle(calls, recs, ref, context)
+    oru = build_oru(calls, recs, ref, context)
+    atomic_write_text(files["report"], html)
+    atomic_write_text(files["oru"], oru)
+    atomic_write_text(files["fhir-bundle"], bundle_json(bundle, indent=True))
+    write_state(dirs.export, patient, {"fingerprint": fp, "issued": issued.isoformat(), "sample": calls.sample,
+                                       "signature": signature(recs), "rules_version": ctx.ruleset.version})
+    return True
