@@ -5,8 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ehrgen.pgx.model import SampleCalls
+from ehrgen.rules.drugs import DrugTable, default_table
 from ehrgen.rules.engine import default_ruleset, interpret
 from ehrgen.rules.model import Recommendation
+from ehrgen.rules.ruleset import RuleSet
+
+_TABLES: dict[str, RuleSet | DrugTable] = {}
 
 
 def recommend(calls: SampleCalls, drugs: list[str] | None, source: str = "both") -> list[Recommendation]:
@@ -15,7 +19,10 @@ def recommend(calls: SampleCalls, drugs: list[str] | None, source: str = "both")
     The patient field is left empty on purpose: cards never need it, and it keeps identifiers out of
     anything that might be logged or cached.
     """
-    return interpret(calls, patient="", drugs=drugs, source=source, mode="preemptive")  # type: ignore[arg-type]
+    if not _TABLES:
+        warm()
+    return interpret(calls, patient="", drugs=drugs, source=source, mode="preemptive",  # type: ignore[arg-type]
+                     ruleset=_TABLES["rules"], table=_TABLES["drugs"])  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=1)
@@ -31,5 +38,7 @@ def lookup_vocabulary() -> tuple[str, ...]:
 
 def warm() -> None:
     """Load the rule and drug tables before the first request (the first hook call must not pay for it)."""
-    default_ruleset()
+    # held here so each request skips the engine's path resolution (measurable at 100 requests/s)
+    _TABLES["rules"] = default_ruleset()
+    _TABLES["drugs"] = default_table()
     lookup_vocabulary()

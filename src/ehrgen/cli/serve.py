@@ -51,4 +51,5 @@ def register(app: typer.Typer) -> None:
                                verify_tls=settings.fhir.verify_tls)
         app_ = create_app(config)
         err_console.print(f"CDS Hooks discovery: http://{cds.host}:{cds.port}/cds-services", highlight=False)
-        uvicorn.run(app_, host=cds.host, port=cds.port, log_level="info")
+        # the service logs one PHI-free line per call itself; uvicorn's access log would add client addresses
+        uvicorn.run(app_, host=cds.host, port=cds.port, log_level="info", access_log=False)

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""CDS Hooks latency at a fixed request rate (open loop), with prefetch.
+
+Starts `ehrgen serve` in its own process (so the load generator does not share its interpreter), then sends
+order-select requests at --rate per second for --seconds (clopidogrel for a CYP2C19 poor metabolizer, a normal
+metabolizer, and codeine for a CYP2D6 ultrarapid metabolizer, in rotation) and prints p50/p90/p99/max.
+Open loop: requests are sent on schedule whether or not earlier ones have returned, so a slow server shows up as
+latency, not as a lower rate. Target: p99 < 50 ms at 100 requests/s.
+
+  .venv/bin/python bench/bench_cds.py [--rate 100] [--seconds 10] [--auth]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.cds.helpers import (RXNORM, free_port, gene_call, hook_request, med_request,  # noqa: E402
+                               prefetch_for)
+
+ISSUER = "https://bench-ehr.example.test"
+
+
+def bodies() -> list[dict]:
+    clop = [{"system": RXNORM, "code": "309362", "display": "clopidogrel 75 MG Oral Tablet"}]
+    cod = [{"system": RXNORM, "code": "2670", "display": "codeine"}]
+    pm = gene_call("CYP2C19", ["*2/*2"], "Poor Metabolizer")
+    nm = gene_call("CYP2C19", ["*1/*1"], "Normal Metabolizer")
+    um = gene_call("CYP2D6", ["*1/*1x2"], "Ultrarapid Metabolizer", activity="3.0")
+    cyp2c9 = gene_call("CYP2C9", ["*1/*1"], "Normal Metabolizer", activity="2.0")
+    return [hook_request("order-select", [med_request("mr1", clop)], prefetch_for(pm, cyp2c9)),
+            hook_request("order-select", [med_request("mr1", clop)], prefetch_for(nm)),
+            hook_request("order-select", [med_request("mr1", cod)], prefetch_for(um, pm))]
+
+
+def auth_setup(tmp: Path):
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    jwk = json.loads(ECAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="bench", alg="ES384")
+    (tmp / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    (tmp / "ehrgen.toml").write_text(f'[cds]\nallowed_issuers = ["{ISSUER}"]\njwks_file = "{tmp / "jwks.json"}"\n')
+
+    def token(aud: str) -> str:
+        now = int(time.time())
+        return jwt.encode({"iss": ISSUER, "aud": aud, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())},
+                          key, algorithm="ES384", headers={"kid": "bench"})
+    return token
+
+
+async def run(url: str, rate: float, seconds: float, token_fn) -> tuple[list[float], int, float]:
+    reqs = bodies()
+    payloads = [json.dumps(b).encode() for b in reqs]
+    lat: list[float] = []
+    errors = 0
+    path = url + "/cds-services/ehrgen-pgx-order-select"
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        async def one(i: int) -> None:
+            nonlocal errors
+            headers = {"Content-Type": "application/json"}
+            if token_fn:
+                headers["Authorization"] = "Bearer " + token_fn(path)
+            t0 = time.perf_counter()
+            try:
+                r = await client.post(path, content=payloads[i % len(payloads)], headers=headers)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                lat.append((time.perf_counter() - t0) * 1000)
+            else:
+                errors += 1
+
+        # warm-up (first request loads tables; not counted)
+        for i in range(20):
+            await one(i)
+        lat.clear()
+        n = int(rate * seconds)
+        start = time.perf_counter()
+        tasks = []
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return lat, errors, n / elapsed
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--auth", action="store_true", help="sign every request with an ES384 JWT (server verifies)")
+    args = ap.parse_args()
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cds-"))
+    env = {**os.environ, "EHRGEN_CONFIG": str(tmp / "ehrgen.toml")}
+    token_fn = auth_setup(tmp) if args.auth else None
+    cmd = [str(REPO / ".venv/bin/ehrgen"), "serve", "--port", str(port), "--feedback", str(tmp / "fb.jsonl")]
+    if not args.auth:
+        cmd.append("--insecure-no-auth")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/cds-services", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            print("server did not start", file=sys.stderr)
+            return 1
+        lat, errors, achieved = asyncio.run(run(url, args.rate, args.seconds, token_fn))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    if not lat:
+        print("no successful requests", file=sys.stderr)
+        return 1
+    print(f"ehrgen CDS Hooks order-select, prefetch, {'ES384 JWT' if args.auth else 'no auth'}: "
+          f"{len(lat)} ok, {errors} errors, {achieved:.1f} req/s sent over {args.seconds:.0f} s")
+    print(f"latency ms: p50 {pct(lat, 50):.1f}  p90 {pct(lat, 90):.1f}  p99 {pct(lat, 99):.1f}  "
+          f"max {max(lat):.1f}  mean {statistics.mean(lat):.1f}")
+    verdict = "PASS" if pct(lat, 99) < 50 and errors == 0 else "FAIL"
+    print(f"target p99 < 50 ms: {verdict}")
+    return 0 if verdict == "PASS" else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
