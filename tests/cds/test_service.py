@@ -170,7 +170,11 @@ def test_patient_view_summarises_actionable_results(insecure_url: str) -> None:
     r = post(insecure_url, VIEW, hook_request("patient-view", prefetch=prefetch_for(PM)))
     cards = r.json()["cards"]
     assert len(cards) == 1 and cards[0]["indicator"] == "info"
-    assert "clopidogrel" in cards[0]["detail"] and "actionable" in cards[0]["summary"]
+    assert "| clopidogrel | CYP2C19 *2/*2: Poor Metabolizer |" in cards[0]["detail"]
+    assert "genotype-guided advice for" in cards[0]["summary"]
+    # a normal metabolizer's summary says there is nothing actionable
+    r = post(insecure_url, VIEW, hook_request("patient-view", prefetch=prefetch_for(NM)))
+    assert "no actionable" in r.json()["cards"][0]["summary"]
 
 
 # ------------------------------------------------------------------ data sources

@@ -165,6 +165,17 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
 
     @app.post("/cds-services/{service_id}")
     async def call_service(service_id: str, request: Request):
+        try:
+            return await handle(service_id, request)
+        except Exception as exc:  # noqa: BLE001 -- exception text may quote request data: log where, not what
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+            log.error("%s: internal error %s at %s", service_id, exc.__class__.__name__, where)
+            return error(500, "internal error (logged without request data)")
+
+    async def handle(service_id: str, request: Request):
         t0 = time.perf_counter()
         if service_id not in SERVICES:
             return error(404, f"no CDS service '{service_id}'")
