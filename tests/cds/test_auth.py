@@ -75,3 +75,12 @@ def test_discovery_needs_no_token_but_feedback_does(secure_url: str, signer: Sig
     ok = httpx.post(secure_url + SELECT + "/feedback", json=fb,
                     headers={"Authorization": "Bearer " + signer.token(secure_url + SELECT + "/feedback")})
     assert ok.status_code == 200
+
+
+def test_audience_behind_a_proxy(jwks_file) -> None:
+    from ehrgen.cds.auth import JwtVerifier
+
+    v = JwtVerifier(issuers=["x"], audience="https://cds.example.org/pgx", jwks_file=jwks_file)
+    auds = v.audiences("http://127.0.0.1:8090/cds-services/a?x=1", "http://127.0.0.1:8090/")
+    assert auds == ["https://cds.example.org/pgx", "https://cds.example.org/pgx/cds-services",
+                    "https://cds.example.org/pgx/cds-services/a"]

@@ -297,3 +297,13 @@ def test_uncallable_gene_gives_info_card_not_silence(insecure_url: str) -> None:
     body = hook_request("order-select", [med_request("mr1", CLOPIDOGREL_SCD)], prefetch_for(failed))
     cards = post(insecure_url, SELECT, body).json()["cards"]
     assert [c["indicator"] for c in cards] == ["info"] and "indeterminate" in cards[0]["summary"].lower()
+
+
+def test_contained_medication_is_resolved(insecure_url: str) -> None:
+    order = med_request("mr5")
+    order.pop("medicationCodeableConcept")
+    order["contained"] = [{"resourceType": "Medication", "id": "med1",
+                           "code": {"coding": [{"system": RXNORM, "code": "309362"}]}}]
+    order["medicationReference"] = {"reference": "#med1"}
+    body = hook_request("order-sign", [order], prefetch_for(PM))
+    assert [c["indicator"] for c in alert_cards(post(insecure_url, SIGN, body))] == ["critical"]
