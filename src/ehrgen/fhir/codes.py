@@ -6,7 +6,6 @@ Coding / CodeableConcept dicts. Parsed once per process (the tables are tiny).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path

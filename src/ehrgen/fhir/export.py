@@ -11,7 +11,7 @@ One patient's bad input is reported and skipped; the others are still exported.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,12 +36,6 @@ class PatientResults:
     issued: datetime
     report_html: str | None = None
     source: Path | None = None
-
-
-@dataclass
-class ExportOutcome:
-    written: list[Path] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # one line each, no genotypes or identifiers beyond file names
 
 
 def _read_json(path: Path) -> Any:
