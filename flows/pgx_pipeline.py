@@ -6,42 +6,50 @@ one delivery task with retries. Final state: Completed, Completed named "Partial
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from prefect import flow, get_run_logger
 
 from ehrgen.pipeline.outcome import SampleOutcome
-from ehrgen.pipeline.plan import DEFAULT_CHUNK, plan
+from ehrgen.pipeline.plan import DEFAULT_CHUNK, Chunk, plan
 from ehrgen.pipeline.run import RunConfig, finish_run, plan_errors
 from flows.common import deliver, final_state, process_chunk, progress_start, progress_update, publish
 
 
+def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str) -> list[SampleOutcome]:
+    """Submit every chunk to the task runner; a chunk that crashes fails its own samples only."""
+    log = get_run_logger()
+    bar = progress_start(f"{title}: chunks done")
+    futures = [process_chunk.submit(ch, cfg) for ch in chunks]
+    outcomes: list[SampleOutcome] = []
+    for n, (ch, fut) in enumerate(zip(chunks, futures), 1):
+        try:
+            outcomes += fut.result()
+        except Exception as exc:
+            log.error("chunk %d crashed (%s)", ch.index, exc.__class__.__name__)
+            outcomes += [SampleOutcome(s.sample, s.patient or "", Path(job.vcf).name).fail(
+                "call", f"chunk crashed: {exc.__class__.__name__}") for job in ch.jobs for s in (job.samples or [])]
+        progress_update(bar, n, len(futures))
+    return outcomes
+
+
 def run_pipeline(input_dir: str, cfg: RunConfig, chunk_size: int = DEFAULT_CHUNK, do_deliver: bool = True,
-                 title: str = "PGx pipeline run", key_prefix: str = "pgx-run"):
-    """The flow body (also used by drop-folder): plan, submit chunks, deliver, publish, final state."""
+                 title: str = "PGx pipeline run", key_prefix: str = "pgx-run"
+                 ) -> tuple[list[SampleOutcome], dict[str, Any]]:
+    """The flow body (drop-folder reuses it): plan, run chunks, deliver, write run files, publish artifacts."""
     log = get_run_logger()
     p = plan(input_dir, chunk_size, cfg.clinical)
     if cfg.clinical is None:
         cfg.clinical = p.clinical
-    total = sum(ch.size for ch in p.chunks)
     log.info("planned %d VCF job(s) in %d chunk(s)", p.n_files, len(p.chunks))
-    bar = progress_start(f"{title}: chunks done")
-    futures = [process_chunk.submit(ch, cfg) for ch in p.chunks]
-    outcomes: list[SampleOutcome] = []
-    for n, fut in enumerate(futures, 1):
-        try:
-            outcomes += fut.result()
-        except Exception as exc:  # a chunk that crashed outright: its samples fail, the run goes on
-            ch = p.chunks[n - 1]
-            log.error("chunk %d crashed (%s)", ch.index, exc.__class__.__name__)
-            outcomes += [SampleOutcome(s.sample, s.patient or "", job.vcf.rsplit("/", 1)[-1]).fail(
-                "call", f"chunk crashed: {exc.__class__.__name__}") for job in ch.jobs for s in (job.samples or [])]
-        progress_update(bar, n, len(futures))
-    outcomes += plan_errors(p)
+    outcomes = run_chunks(p.chunks, cfg, title) + plan_errors(p)
     if do_deliver and any(o.status == "exported" for o in outcomes):
         outcomes = deliver(cfg, outcomes)
-    finish_run(cfg, outcomes)
+    finish_run(cfg, outcomes, str(Path(input_dir).resolve()))
     summary = publish(outcomes, title, key_prefix)
     log.info("run finished: %s", {k: summary[k] for k in ("samples", "failed", "by_status")})
-    return final_state(summary)
+    return outcomes, summary
 
 
 @flow(name="pgx-pipeline", persist_result=False, log_prints=False)
@@ -49,10 +57,9 @@ def pgx_pipeline(input_dir: str, work_dir: str = "out", run_name: str | None = N
                  fhir_url: str | None = None, mllp: str | None = None, rules_dir: str | None = None,
                  clinical: str | None = None, chunk_size: int = DEFAULT_CHUNK, deliver: bool = True):
     """Run a folder (manifest.csv + vcf/ + clinical/) through calling, interpretation, export and delivery."""
-    from pathlib import Path
-
     from ehrgen.settings import load_settings
 
     cfg = RunConfig(work_dir=work_dir, run_name=run_name or Path(input_dir).resolve().name, clinical=clinical,
                     rules_dir=rules_dir, outbox=outbox, fhir_url=fhir_url, mllp=mllp, settings=load_settings())
-    return run_pipeline(input_dir, cfg, chunk_size, deliver)
+    _, summary = run_pipeline(input_dir, cfg, chunk_size, deliver)
+    return final_state(summary)

@@ -54,23 +54,34 @@ def load_ruleset(rules_dir: str | None) -> RuleSet:
     return _ruleset(str(p), _stamp(f))
 
 
-def load_clinical_cached(path: str | None) -> ClinicalData:
+def _load_merged(folder: Path) -> ClinicalData:
+    """Every non-empty subfolder of `folder` in name order (drop-folder batches), later ones updating earlier."""
+    from ehrgen.ingest import load_clinical
+
+    data = ClinicalData()
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if any(f.is_file() for f in sub.iterdir()):
+            data.update(load_clinical(sub))
+    return data
+
+
+def load_clinical_cached(path: str | None, merge_subdirs: bool = False) -> ClinicalData:
     if not path:
         return ClinicalData()
     from ehrgen.ingest import load_clinical
 
-    key = (path, _stamp(Path(path)))
+    key = (path, (merge_subdirs,) + _stamp(Path(path)))
     with _lock:
         hit = _clinical_cache.get(key)
         if hit is None:
-            hit = load_clinical(Path(path))
+            hit = _load_merged(Path(path)) if merge_subdirs else load_clinical(Path(path))
             _clinical_cache.clear()
             _clinical_cache[key] = hit
     return hit
 
 
-def load_context(clinical: str | None, rules_dir: str | None) -> Context:
+def load_context(clinical: str | None, rules_dir: str | None, merge_subdirs: bool = False) -> Context:
     with _lock:
         defs = _definitions()
         rs = load_ruleset(rules_dir)
-    return Context(defs, rs, load_clinical_cached(clinical))
+    return Context(defs, rs, load_clinical_cached(clinical, merge_subdirs))

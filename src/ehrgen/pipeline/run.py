@@ -32,6 +32,7 @@ class RunConfig:
     work_dir: str = "out"
     run_name: str = "run"
     clinical: str | None = None
+    clinical_merge: bool = False  # clinical is a folder of batch subfolders (drop folder)
     rules_dir: str | None = None
     source: str = "both"
     outbox: str | None = None  # None: the outbox is the target only when no FHIR/MLLP target is given
@@ -70,7 +71,7 @@ class RunConfig:
 
 
 def _context(cfg: RunConfig) -> Context:
-    return load_context(cfg.clinical, cfg.rules_dir)
+    return load_context(cfg.clinical, cfg.rules_dir, cfg.clinical_merge)
 
 
 def process_sample(calls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs, outcome: SampleOutcome,
@@ -142,9 +143,20 @@ def deliver_run(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | Non
     return outcomes
 
 
-def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome]) -> Path:
-    """Write outcomes.json, calls.tsv and recommendations.tsv for the samples of this run."""
+def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | None = None) -> Path:
+    """Write outcomes.json, calls.tsv, recommendations.tsv, run.json (how to redo it) and a snapshot of the
+    rules used (what re-interpretation diffs against)."""
     dirs = cfg.dirs
+    dirs.root.mkdir(parents=True, exist_ok=True)
+    rs = _context(cfg).ruleset
+    if rs.path is not None:
+        atomic_write_text(dirs.root / RULES_SNAPSHOT, Path(rs.path).read_text(encoding="utf-8"))
+    meta = {"input_dir": input_dir, "clinical": cfg.clinical, "clinical_merge": cfg.clinical_merge,
+            "rules_dir": cfg.rules_dir, "rules_version": rs.version, "source": cfg.source}
+    old = read_run_meta(cfg)
+    if input_dir is None and old.get("input_dir"):
+        meta["input_dir"] = old["input_dir"]
+    atomic_write_text(dirs.root / "run.json", json.dumps(meta, indent=1) + "\n")
     atomic_write_text(dirs.outcomes, json.dumps([o.to_dict() for o in outcomes], indent=1) + "\n")
     ok = [o for o in outcomes if o.stage in ("export", "deliver") and not o.status == "failed"]
     calls = []
@@ -160,6 +172,16 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome]) -> Path:
     lines = ["\t".join(RECOMMENDATION_COLUMNS)] + ["\t".join(r[c] for c in RECOMMENDATION_COLUMNS) for r in rec_rows]
     atomic_write_text(dirs.root / "recommendations.tsv", "\n".join(lines) + "\n")
     return dirs.outcomes
+
+
+RULES_SNAPSHOT = "rules.snapshot.tsv"
+
+
+def read_run_meta(cfg: RunConfig) -> dict[str, Any]:
+    try:
+        return json.loads((cfg.dirs.root / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def stored_samples(cfg: RunConfig) -> list[tuple[str, str]]:
@@ -206,7 +228,7 @@ def run_local(input_dir: str | Path, cfg: RunConfig, chunk_size: int = 500, deli
     outcomes += plan_errors(p)
     if deliver:
         deliver_run(cfg, outcomes)
-    finish_run(cfg, outcomes)
+    finish_run(cfg, outcomes, str(input_dir))
     return outcomes
 
 

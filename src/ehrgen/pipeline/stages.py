@@ -66,7 +66,7 @@ def call_job(job: VcfJob, ctx: Context, dirs: RunDirs) -> list[Called]:
         if job.samples is None:
             job = VcfJob(job.vcf, [SampleJob(s) for s in _vcf_samples(job.vcf)])
     except Exception as exc:  # the file cannot be read at all: every sample of it fails, nothing else
-        reason = _reason(InputError(job.vcf, "cannot be read") if isinstance(exc, OSError) else exc)
+        reason = _reason(exc) if isinstance(exc, (InputError, OSError)) else _vcf_reason(job.vcf, exc)
         return [Called(s, SampleOutcome(s.sample, s.patient or "", vcf_name).fail("call", reason))
                 for s in (job.samples or [SampleJob(f"<{vcf_name}>")])]
     results: dict[str, Called] = {}
