@@ -2,7 +2,8 @@
 # Start the EHR sandbox (HAPI FHIR JPA server, R4) in the background on 127.0.0.1 and wait until
 # GET /fhir/metadata answers. Prints the FHIR base URL (e.g. http://127.0.0.1:8080/fhir) on stdout.
 #   ./start.sh [--port P]        (default: $EHRGEN_SANDBOX__PORT or 8080)
-# Env: EHRGEN_GENOMICS_IG (IG .tgz; default ../shared/reference/fhir/... from the project root),
+# Env: EHRGEN_GENOMICS_IG or EHRGEN_SANDBOX__IG_PACKAGE (IG .tgz; default ../shared/reference/fhir/...
+#      from the project root),
 #      SANDBOX_START_TIMEOUT (seconds, default 180), SANDBOX_XMX (default 1536m).
 # Pid, URL and log live in run/; the H2 database in data/. Builds first if needed (build.sh).
 set -euo pipefail
@@ -20,7 +21,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "start.sh: port must be a number, got '$PORT'" >&2; exit 2; }
 
-IG="${EHRGEN_GENOMICS_IG:-$ROOT/../shared/reference/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz}"
+IG="${EHRGEN_GENOMICS_IG:-${EHRGEN_SANDBOX__IG_PACKAGE:-$ROOT/../shared/reference/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz}}"
 [[ -f "$IG" ]] || { echo "start.sh: Genomics Reporting IG package not found: $IG (set EHRGEN_GENOMICS_IG)" >&2; exit 1; }
 TIMEOUT="${SANDBOX_START_TIMEOUT:-180}"
 RUN="$HERE/run"

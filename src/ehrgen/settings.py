@@ -66,6 +66,8 @@ class CdsSettings(BaseModel):
 
 class SandboxSettings(BaseModel):
     port: int = 8080
+    ig_package: Path | None = None  # default: <reference>/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz
+    start_timeout_s: float = 180.0
 
 
 class Settings(BaseModel):

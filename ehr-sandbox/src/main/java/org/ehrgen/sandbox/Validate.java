@@ -20,7 +20,7 @@ import java.util.Locale;
  * Offline profile validation with the same engine and packages as the sandbox's request validation.
  *
  * Usage: java -cp ehr-sandbox.jar org.ehrgen.sandbox.Validate [--json] [--min-severity warning]
- *        [--ig IG.tgz] [--packages DIR] FILE...
+ *        [--ig IG.tgz] [--packages DIR] [--files-from LIST] FILE...
  * Prints one line per issue: file, severity, FHIRPath location, message (tab-separated, or JSON lines
  * with --json). Exit code: 0 no errors, 1 at least one error or fatal, 2 bad usage.
  * A file that cannot be read or parsed is reported as an error for that file; the others still run.
@@ -44,6 +44,13 @@ public final class Validate {
 				if (minSeverity == null) {
 					System.err.println("error: --min-severity must be information, warning, error or fatal");
 					System.exit(2);
+				}
+			} else if (a.equals("--files-from") && i + 1 < opts.rest.size()) {
+				// one path per line: no command-line length limit for large batches
+				for (String line : Files.readAllLines(Path.of(opts.rest.get(++i)), StandardCharsets.UTF_8)) {
+					if (!line.isBlank()) {
+						files.add(Path.of(line.strip()));
+					}
 				}
 			} else if (a.startsWith("--")) {
 				System.err.println("error: unknown option " + a);
