@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ehrgen.cds.drugs import RXNORM_SYSTEM, MedicationResolver, _read_tsv
+from ehrgen.cds.drugs import RXNORM_SYSTEM, MedicationResolver, read_tsv
 from ehrgen.cds.orders import DraftOrder
 from ehrgen.pgx.model import SampleCalls
 from ehrgen.rules.model import Recommendation
@@ -39,7 +39,7 @@ def card_text() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def override_reasons() -> tuple[dict[str, str], ...]:
     return tuple({"code": r["code"], "system": OVERRIDE_SYSTEM, "display": r["display"]}
-                 for _n, r in _read_tsv(DATA / "override_reasons.tsv"))
+                 for _n, r in read_tsv(DATA / "override_reasons.tsv"))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ the last resort because free text is where mistakes hide (a display can be stale
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,7 +24,7 @@ RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _WORD = re.compile(r"[a-z][a-z0-9\-]*")
 
 
-def _read_tsv(path: Path) -> list[tuple[int, dict[str, str]]]:
+def read_tsv(path: Path) -> list[tuple[int, dict[str, str]]]:
     if not path.is_file():
         raise InputError(str(path), "table not found")
     header: list[str] | None = None
@@ -146,7 +145,7 @@ class MedicationResolver:
 def load_products(path: Path | None = None) -> dict[str, Product]:
     p = path or mappings_dir() / PRODUCTS_FILE
     out: dict[str, Product] = {}
-    for n, r in _read_tsv(p):
+    for n, r in read_tsv(p):
         try:
             prod = Product(**{k: r[k] for k in Product.__dataclass_fields__})
         except KeyError as exc:
@@ -160,7 +159,7 @@ def load_products(path: Path | None = None) -> dict[str, Product]:
 def load_alternatives(path: Path | None = None) -> dict[str, list[Alternative]]:
     p = path or ALTERNATIVES_FILE
     out: dict[str, list[Alternative]] = {}
-    for n, r in _read_tsv(p):
+    for n, r in read_tsv(p):
         if not r.get("drug") or not r.get("alternative"):
             raise InputError(str(p), "drug and alternative are required", n)
         out.setdefault(r["drug"], []).append(Alternative(r["drug"], r["alternative"], r.get("caution", "")))

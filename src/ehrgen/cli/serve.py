@@ -49,7 +49,11 @@ def register(app: typer.Typer) -> None:
         config = ServiceConfig(settings=cds, calls_dir=calls,
                                feedback_path=feedback or settings.work_dir / "cds-feedback.jsonl",
                                verify_tls=settings.fhir.verify_tls)
-        app_ = create_app(config)
+        try:
+            app_ = create_app(config)
+        except ValueError as exc:  # incomplete JWT settings
+            err_console.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(code=2) from None
         err_console.print(f"CDS Hooks discovery: http://{cds.host}:{cds.port}/cds-services", highlight=False)
         # the service logs one PHI-free line per call itself; uvicorn's access log would add client addresses
         uvicorn.run(app_, host=cds.host, port=cds.port, log_level="info", access_log=False)
