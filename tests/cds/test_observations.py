@@ -73,3 +73,16 @@ def test_product_table_ingredients_agree_with_drug_table() -> None:
         d = r.table.drugs.get(p.ingredient)
         if d is not None:
             assert d.rxnorm == p.ingredient_rxcui, p
+
+
+def test_score_filled_from_cpic_table_for_single_diplotype() -> None:
+    """A lab that reports CYP2D6 *1/*1x2 as Ultrarapid without a score still gets the score CPIC codeine needs."""
+    no_score = genotype_obs(gene_call("CYP2D6", ["*1/*1x2"], "Ultrarapid Metabolizer"))
+    got = calls_from_observations([no_score]).genes["CYP2D6"]
+    assert got.lookup["activity_score"] == "3.0"
+
+
+def test_table_never_overrides_the_labs_phenotype() -> None:
+    odd = genotype_obs(gene_call("CYP2D6", ["*1/*1x2"], "Normal Metabolizer"))
+    got = calls_from_observations([odd]).genes["CYP2D6"]
+    assert "activity_score" not in got.lookup and got.phenotype == "Normal Metabolizer"

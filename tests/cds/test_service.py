@@ -307,3 +307,17 @@ def test_contained_medication_is_resolved(insecure_url: str) -> None:
     order["medicationReference"] = {"reference": "#med1"}
     body = hook_request("order-sign", [order], prefetch_for(PM))
     assert [c["indicator"] for c in alert_cards(post(insecure_url, SIGN, body))] == ["critical"]
+
+
+def test_codeine_alert_without_reported_activity_score(insecure_url: str) -> None:
+    um = gene_call("CYP2D6", ["*1/*1x2"], "Ultrarapid Metabolizer")  # no score in the Observation
+    body = hook_request("order-select", [med_request("mr9", [{"system": RXNORM, "code": "2670"}])], prefetch_for(um))
+    assert [c["indicator"] for c in alert_cards(post(insecure_url, SELECT, body))] == ["critical"]
+
+
+def test_phenotype_only_result_for_score_keyed_drug_is_not_silent(insecure_url: str) -> None:
+    um = gene_call("CYP2D6", [], "Ultrarapid Metabolizer")  # phenotype only: codeine rules need a score
+    body = hook_request("order-select", [med_request("mr9", [{"system": RXNORM, "code": "2670"}])], prefetch_for(um))
+    cards = post(insecure_url, SELECT, body).json()["cards"]
+    assert [c["indicator"] for c in cards] == ["info"]
+    assert "activity score" in cards[0]["summary"] and "not a normal result" in cards[0]["detail"]

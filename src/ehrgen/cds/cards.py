@@ -228,6 +228,14 @@ def drug_card(drug: str, order: DraftOrder, recs: list[Recommendation], calls: S
         card = {"uuid": str(uuid.uuid4()), "summary": summary, "indicator": "info", "detail": "\n".join(detail),
                 "source": _source(main), "links": _links(indeterminate)}
         kind, used = "indeterminate", indeterminate
+    elif (gap := _score_gap(drug, recs, calls)) is not None:
+        gene, pheno, main = gap
+        summary = _cut(_fmt(text["summary"]["needs_score"], drug=drug, gene=gene, phenotype=pheno))
+        detail = [_fmt(text["detail"]["needs_score"], drug=drug, gene=gene, phenotype=pheno), "",
+                  _fmt(text["detail"]["footer"], label=main.source, url=main.guideline_url)]
+        card = {"uuid": str(uuid.uuid4()), "summary": summary, "indicator": "info", "detail": "\n".join(detail),
+                "source": _source(main), "links": _links([main])}
+        kind, used = "needs_score", [main]
     elif untested and pretest and resolver.cpic_level(drug) == "A":
         cpic = [r for r in untested if r.source == "CPIC"]
         if not cpic:
@@ -245,6 +253,23 @@ def drug_card(drug: str, order: DraftOrder, recs: list[Recommendation], calls: S
     meta = CardMeta(service=service, drug=drug, indicator=card["indicator"], kind=kind,
                     sources=tuple(sorted({r.source for r in used})), rule_ids=tuple(r.rule_id for r in used if r.rule_id))
     return card, meta
+
+
+def _score_gap(drug: str, recs: list[Recommendation], calls: SampleCalls
+               ) -> tuple[str, str, Recommendation] | None:
+    """A gene reported with a non-normal phenotype but no activity score, for a drug whose rules key on the
+    score only: the engine finds no rule, and silence would look like a normal result."""
+    from ehrgen.cds.interpret import score_keyed_genes
+
+    if not recs or any(r.action != "no_recommendation" for r in recs):
+        return None
+    for gene in sorted(score_keyed_genes(drug)):
+        call = calls.genes.get(gene)
+        if call and call.phenotype and not call.activity_score and call.phenotype not in (
+                "Normal Metabolizer", "Indeterminate"):
+            main = next((r for r in recs if gene in r.genes and r.source == "CPIC"), recs[0])
+            return gene, call.phenotype, main
+    return None
 
 
 def patient_view_card(recs: list[Recommendation], calls: SampleCalls, service: str

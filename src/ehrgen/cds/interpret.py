@@ -42,3 +42,21 @@ def warm() -> None:
     _TABLES["rules"] = default_ruleset()
     _TABLES["drugs"] = default_table()
     lookup_vocabulary()
+
+
+@lru_cache(maxsize=512)
+def score_keyed_genes(drug: str) -> frozenset[str]:
+    """Genes whose rules for this drug use activity scores and no phenotype term (so a phenotype alone
+    cannot match them). Phenotype terms are those of mappings/fhir_codes.tsv."""
+    from ehrgen.fhir.codes import code_table
+
+    ct = code_table()
+    scores: set[str] = set()
+    phenotypes: set[str] = set()
+    for rule in default_ruleset().for_drug(drug):
+        for gene, value in rule.lookup.items():
+            if value and (value[0].isdigit() or value.startswith("≥")):
+                scores.add(gene)
+            elif ct.phenotype_row(value) is not None:
+                phenotypes.add(gene)
+    return frozenset(scores - phenotypes)

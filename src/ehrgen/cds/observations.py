@@ -15,6 +15,8 @@ therapeutic-implication Observation (code tbd|therapeutic-implication, or a medi
   - per gene, the phenotype in a therapeutic-implication / 53040-2 component ("CYP2C19: Poor Metabolizer");
     it fills a gene's phenotype only where no genotype Observation gave one.
 
+A single reported diplotype without an activity score gets the CPIC table's score (and phenotype, when none
+was reported) exactly as ehrgen's outside-call path does, but never against the lab's reported phenotype.
 Only determinate values go into GeneCall.lookup (the rules key on them), mirroring ehrgen.pgx.matcher.
 """
 
@@ -281,9 +283,53 @@ def calls_from_observations(observations: Iterable[dict[str, Any]] | dict[str, A
     return SampleCalls(sample=sample, genes=genes, source_file="fhir")
 
 
+@lru_cache(maxsize=1)
+def _definitions():
+    from ehrgen.pgx.definitions import load_definitions
+
+    return load_definitions()
+
+
+def _table_values(gene: str, diplotype: str) -> tuple[str | None, str | None]:
+    """CPIC (phenotype, activity score) for a diplotype, from the project's gene tables (as for outside calls)."""
+    from ehrgen.pgx.outside import _diplotype_names, _table_lookup
+
+    gd = _definitions().genes.get(gene)
+    if gd is None or not gd.phenotypes:
+        return None, None
+    return _table_lookup(gd.phenotypes, _diplotype_names(diplotype))
+
+
+def _complete_from_tables(e: _GeneEvidence) -> None:
+    """Fill a missing activity score / phenotype from the CPIC tables when one diplotype is reported.
+
+    Why: many rules (CPIC codeine, CYP2D6) key on the activity score only, and labs often report just the
+    diplotype and phenotype; without the score such a result would match no rule and stay silent. The
+    score is taken only when the table's phenotype agrees with the reported one (never overrides the lab).
+    """
+    if len(e.diplotypes) != 1 or (e.activity_score and e.phenotype):
+        return
+    pheno, score = _table_values(e.gene, e.diplotypes[0])
+    reported = e.phenotype or e.implication_phenotype
+    if reported and pheno and reported.lower() != pheno.lower():
+        return
+    if score and not e.activity_score and _definitions().genes[e.gene].activity_gene:
+        e.activity_score = normalise_score(score)
+    if pheno and not reported:
+        e.phenotype = canonical_phenotype(pheno)
+
+
+def warm() -> None:
+    """Load code and gene tables before the first request."""
+    _codes()
+    _canonical_terms()
+    _definitions()
+
+
 def _gene_call(e: _GeneEvidence) -> GeneCall:
     if e.absent and not e.implication_phenotype:
         return GeneCall(gene=e.gene, status=e.absent, source="outside")  # type: ignore[arg-type]
+    _complete_from_tables(e)
     phenotype = e.phenotype or e.implication_phenotype
     dips = [Diplotype(*(n.split("/", 1) if "/" in n else (n, None))) for n in e.diplotypes]
     if phenotype == INDETERMINATE or len(dips) > 1:

@@ -29,6 +29,7 @@ from ehrgen.cds.cards import order_cards, patient_view_card
 from ehrgen.cds.drugs import MedicationResolver, default_resolver
 from ehrgen.cds.feedback import CardRegistry, FeedbackError, FeedbackLog, parse_feedback
 from ehrgen.cds.interpret import recommend, warm
+from ehrgen.cds.observations import warm as warm_observations
 from ehrgen.cds.orders import draft_orders
 from ehrgen.cds.sources import FetchError, LocalStore, NeedData, gather, prefetch_templates
 from ehrgen.settings import CdsSettings
@@ -120,6 +121,7 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         warm()
+        warm_observations()
         state["client"] = httpx.AsyncClient(timeout=config.fhir_timeout_s, verify=config.verify_tls)
         if verifier is None:
             log.warning("CDS Hooks JWT checking is OFF (--insecure-no-auth): any caller can invoke the services; "
