@@ -84,3 +84,38 @@ def test_audience_behind_a_proxy(jwks_file) -> None:
     auds = v.audiences("http://127.0.0.1:8090/cds-services/a?x=1", "http://127.0.0.1:8090/")
     assert auds == ["https://cds.example.org/pgx", "https://cds.example.org/pgx/cds-services",
                     "https://cds.example.org/pgx/cds-services/a"]
+
+
+def test_keys_from_a_jwks_url(jwks_file, signer: Signer, tmp_path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from ehrgen.cds.service import ServiceConfig, create_app
+    from ehrgen.settings import CdsSettings
+    from tests.cds.conftest import ISSUER
+    from tests.cds.helpers import serve
+
+    data = jwks_file.read_bytes()
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        settings = CdsSettings(allowed_issuers=[ISSUER],
+                               jwks_url=f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json")
+        with serve(create_app(ServiceConfig(settings=settings, feedback_path=tmp_path / "fb.jsonl"))) as url:
+            assert call(url, signer.token(url + SELECT, key="rsa")).status_code == 200
+            assert call(url, signer.token(url + SELECT, key="stranger")).status_code == 401
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
