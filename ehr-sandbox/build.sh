@@ -6,7 +6,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE"
 
-for tool in java mvn npm; do
+for tool in java mvn; do
   command -v "$tool" >/dev/null || { echo "build.sh: '$tool' not found on PATH" >&2; exit 1; }
 done
 
@@ -29,6 +29,7 @@ while read -r spec; do
   name="${spec%@*}"; version="${spec##*@}"
   tgz="packages/${name}-${version}.tgz"
   if [[ ! -s "$tgz" ]]; then
+    command -v npm >/dev/null || { echo "build.sh: npm not found on PATH (needed to fetch $spec)" >&2; exit 1; }
     echo "build.sh: fetching $spec" >&2
     (cd packages && npm pack --silent "$spec" >/dev/null)
     [[ -s "$tgz" ]] || { echo "build.sh: npm pack $spec did not produce $tgz" >&2; exit 1; }
