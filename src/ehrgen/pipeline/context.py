@@ -23,6 +23,11 @@ class Context:
     clinical: ClinicalData
 
     @property
+    def rules_fp(self) -> str:
+        """sha256 of the rules file as read (the header's content_sha256 is not re-checked on hand edits)."""
+        return _file_sha(str(self.ruleset.path)) if self.ruleset.path else self.ruleset.content_sha256
+
+    @property
     def ruleset_meta(self) -> dict[str, Any]:
         return {"version": self.ruleset.version, "generated": self.ruleset.content_sha256[:12],
                 "sources": {"CPIC": self.ruleset.version, "DPWG": self.ruleset.version}}
@@ -36,6 +41,17 @@ def _definitions() -> Definitions:
 @lru_cache(maxsize=4)
 def _ruleset(path: str, stamp: tuple) -> RuleSet:
     return load(path)
+
+
+@lru_cache(maxsize=8)
+def _file_sha_stamped(path: str, stamp: tuple) -> str:
+    from ehrgen.pgx.caller import file_sha256
+
+    return file_sha256(path)
+
+
+def _file_sha(path: str) -> str:
+    return _file_sha_stamped(path, _stamp(Path(path)))
 
 
 def _stamp(path: Path) -> tuple:

@@ -150,7 +150,7 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
     from ehrgen.rules.engine import interpret
 
     outcome.stage = "interpret"
-    fp = fingerprint("interpret", calls_fp, patient, ctx.ruleset.content_sha256, ctx.ruleset.version, source)
+    fp = fingerprint("interpret", calls_fp, patient, ctx.rules_fp, ctx.ruleset.version, source)
     path = dirs.recommendations / f"{safe_name(calls.sample)}.recommendations.json"
     st = read_state(dirs.recommendations, calls.sample)
     if st and st.get("fingerprint") == fp and path.is_file():
@@ -162,7 +162,7 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
             pass
     recs = interpret(calls, patient, source=source, ruleset=ctx.ruleset)  # type: ignore[arg-type]
     doc = {"schema": RECS_SCHEMA, "sample": calls.sample, "patient": patient,
-           "rules_version": ctx.ruleset.version, "rules_sha256": ctx.ruleset.content_sha256,
+           "rules_version": ctx.ruleset.version, "rules_sha256": ctx.rules_fp,
            "recommendations": [r.to_dict() for r in recs]}
     atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs)})
