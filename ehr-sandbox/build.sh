@@ -18,8 +18,13 @@ else
   t0=$(date +%s)
   # clean lib/ so a changed dependency set leaves no stale jars on the manifest class path
   rm -rf target/lib
-  # stdout is kept for start.sh's URL line: Maven's output goes to stderr
-  mvn -q -B package -DskipTests 1>&2
+  # Maven's output goes to run/build.log (stdout is kept for start.sh's URL line); shown on failure
+  mkdir -p run
+  if ! mvn -q -B package -DskipTests >run/build.log 2>&1; then
+    echo "build.sh: mvn package failed; last lines of run/build.log:" >&2
+    tail -n 40 run/build.log >&2
+    exit 1
+  fi
   echo "build.sh: built in $(( $(date +%s) - t0 )) s" >&2
 fi
 

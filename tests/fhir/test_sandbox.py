@@ -154,3 +154,35 @@ def test_changed_content_updates_the_same_resource(client, genotype):
     assert r.status_code == 200, r.text[:2000]
     assert r.json()["entry"][1]["response"]["location"].endswith("/_history/2")
     assert count(client, "Observation", f"urn:ehrgen:test:obs|{obs_id}") == 1
+
+
+def test_concurrent_identical_transactions_with_retry_header_leave_one_of_each(fhir_sandbox, genotype):
+    import concurrent.futures as cf
+
+    mrn, obs_id = f"MRN-{uuid.uuid4()}", f"OBS-{uuid.uuid4()}"
+    headers = {**FHIR_JSON, "X-Retry-On-Version-Conflict": "retry; max-retries=5"}
+
+    def post(_: int) -> int:
+        return httpx.post(fhir_sandbox, json=transaction(mrn, obs_id, genotype), headers=headers, timeout=120).status_code
+
+    with cf.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(post, range(4)))
+    assert codes == [200] * 4
+    with httpx.Client(base_url=fhir_sandbox, headers=FHIR_JSON, timeout=60.0) as c:
+        assert count(c, "Patient", f"urn:ehrgen:test:mrn|{mrn}") == 1
+        assert count(c, "Observation", f"urn:ehrgen:test:obs|{obs_id}") == 1
+
+
+def test_task_diagnosticreport_specimen_accept_conditional_update_by_identifier(client):
+    for rtype, body in {
+        "Specimen": {"resourceType": "Specimen", "status": "available"},
+        "Task": {"resourceType": "Task", "status": "requested", "intent": "proposal"},
+        "DiagnosticReport": {"resourceType": "DiagnosticReport", "status": "final",
+                             "code": {"coding": [{"system": "http://loinc.org", "code": "51969-4"}]}},
+    }.items():
+        ident = str(uuid.uuid4())
+        body = {**body, "identifier": [{"system": "urn:ehrgen:test:id", "value": ident}]}
+        for expected in (201, 200):
+            r = client.put(f"/{rtype}", params={"identifier": f"urn:ehrgen:test:id|{ident}"}, json=body)
+            assert r.status_code == expected, (rtype, r.text[:1000])
+        assert count(client, rtype, f"urn:ehrgen:test:id|{ident}") == 1

@@ -10,6 +10,7 @@ import ca.uhn.fhir.jpa.batch2.JpaBatch2Config;
 import ca.uhn.fhir.jpa.config.HapiJpaConfig;
 import ca.uhn.fhir.jpa.config.r4.JpaR4Config;
 import ca.uhn.fhir.jpa.config.util.HapiEntityManagerFactoryUtil;
+import ca.uhn.fhir.jpa.interceptor.UserRequestRetryVersionConflictsInterceptor;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.model.config.SubscriptionSettings;
 import ca.uhn.fhir.jpa.model.dialect.HapiFhirH2Dialect;
@@ -168,6 +169,9 @@ public class SandboxConfig {
 		server.setPagingProvider(thePagingProvider);
 		server.setDefaultResponseEncoding(EncodingEnum.JSON);
 		server.registerInterceptor(theRequestValidatingInterceptor);
+		// concurrent writes of the same conditional create/update: the losers get 409 unless the client
+		// asks for a server-side retry with "X-Retry-On-Version-Conflict: retry; max-retries=3"
+		server.registerInterceptor(new UserRequestRetryVersionConflictsInterceptor());
 		return server;
 	}
 }
