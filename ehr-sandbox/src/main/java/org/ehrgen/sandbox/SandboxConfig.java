@@ -22,6 +22,7 @@ import ca.uhn.fhir.rest.server.RestfulServer;
 import ca.uhn.fhir.rest.server.interceptor.RequestValidatingInterceptor;
 import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
+import ca.uhn.fhir.validation.IInstanceValidatorModule;
 import ca.uhn.fhir.validation.ResultSeverityEnum;
 import jakarta.persistence.EntityManagerFactory;
 import org.apache.commons.dbcp2.BasicDataSource;
@@ -134,16 +135,23 @@ public class SandboxConfig {
 	}
 
 	/**
-	 * Profile validation of incoming resources against the Genomics Reporting IG (see ProfileValidation).
-	 * The validator module is deliberately not a bean: the JPA configuration has its own one.
+	 * The instance validator with the Genomics Reporting IG (see ProfileValidation). It replaces HAPI's
+	 * bean of the same name (declared here, so it wins over the imported definition), so the server's
+	 * $validate operation and the request validation below give the same verdicts as the offline tool.
 	 */
-	@Bean
-	public RequestValidatingInterceptor requestValidatingInterceptor(FhirContext theFhirContext, Options theOptions)
+	@Bean(name = "myInstanceValidator")
+	public IInstanceValidatorModule instanceValidator(FhirContext theFhirContext, Options theOptions)
 			throws IOException {
 		var chain = ProfileValidation.newSupportChain(
 				theFhirContext, ProfileValidation.packageFiles(theOptions.igPackage, theOptions.packagesDir));
+		return ProfileValidation.newInstanceValidator(chain);
+	}
+
+	@Bean
+	public RequestValidatingInterceptor requestValidatingInterceptor(
+			@Qualifier("myInstanceValidator") IInstanceValidatorModule theValidator) {
 		RequestValidatingInterceptor rvi = new RequestValidatingInterceptor();
-		rvi.addValidatorModule(ProfileValidation.newInstanceValidator(chain));
+		rvi.addValidatorModule(theValidator);
 		// reject (HTTP 422 + OperationOutcome) on any error; warnings such as unknown LOINC codes pass
 		rvi.setFailOnSeverity(ResultSeverityEnum.ERROR);
 		rvi.setAddResponseHeaderOnSeverity(null);
