@@ -7,6 +7,9 @@
 #      SANDBOX_START_TIMEOUT (seconds, default 180), SANDBOX_XMX (default 1536m).
 # Pid, URL and log live in run/; the H2 database in data/. Builds first if needed (build.sh).
 set -euo pipefail
+# is_sandbox PID: that pid is alive and is our java process (a stale pid file must never make us
+# wait for, or signal, an unrelated process that reused the number)
+is_sandbox() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null && grep -qa 'ehr-sandbox.jar' "/proc/$1/cmdline" 2>/dev/null; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 cd "$HERE"
@@ -21,6 +24,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "start.sh: port must be a number, got '$PORT'" >&2; exit 2; }
 
+command -v curl >/dev/null || { echo "start.sh: curl not found on PATH" >&2; exit 1; }
 IG="${EHRGEN_GENOMICS_IG:-${EHRGEN_SANDBOX__IG_PACKAGE:-$ROOT/../shared/reference/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz}}"
 [[ -f "$IG" ]] || { echo "start.sh: Genomics Reporting IG package not found: $IG (set EHRGEN_GENOMICS_IG)" >&2; exit 1; }
 TIMEOUT="${SANDBOX_START_TIMEOUT:-180}"
@@ -30,7 +34,7 @@ mkdir -p "$RUN" "$HERE/data"
 answers() { curl -sf -m 10 -o /dev/null "$1/metadata"; }
 
 # already running? then just report where
-if [[ -f "$RUN/sandbox.pid" ]] && kill -0 "$(cat "$RUN/sandbox.pid")" 2>/dev/null; then
+if [[ -f "$RUN/sandbox.pid" ]] && is_sandbox "$(cat "$RUN/sandbox.pid")"; then
   url="$(cat "$RUN/url" 2>/dev/null || true)"
   if [[ -n "$url" ]] && answers "$url"; then
     [[ "$url" == "http://127.0.0.1:$PORT/fhir" ]] || echo "start.sh: already running at $url (not on port $PORT)" >&2
@@ -56,7 +60,7 @@ fi
 pid="$(cat "$RUN/sandbox.pid")"
 t0=$(date +%s)
 until answers "$url"; do
-  if ! kill -0 "$pid" 2>/dev/null; then
+  if ! is_sandbox "$pid"; then
     echo "start.sh: sandbox exited during start; last log lines:" >&2
     tail -n 25 "$RUN/sandbox.log" >&2 || true
     rm -f "$RUN/sandbox.pid" "$RUN/url"
