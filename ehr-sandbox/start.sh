@@ -48,9 +48,15 @@ else
   fi
   "$HERE/build.sh"
   url="http://127.0.0.1:$PORT/fhir"
+  # run a private copy so that a rebuild (build.sh rewrites target/) never pulls jars from under the
+  # running server; libs are hard links when possible (build.sh replaces, never rewrites, lib/ files)
+  APP="$RUN/app"
+  rm -rf "$APP" && mkdir -p "$APP"
+  cp "$HERE/target/ehr-sandbox.jar" "$APP/"
+  cp -al "$HERE/target/lib" "$APP/lib" 2>/dev/null || cp -r "$HERE/target/lib" "$APP/lib"
   # setsid: the server outlives the calling shell (pytest, CI step) until stop.sh
   setsid nohup java -Xms256m -Xmx"${SANDBOX_XMX:-1536m}" -XX:+UseSerialGC \
-    -jar "$HERE/target/ehr-sandbox.jar" --host 127.0.0.1 --port "$PORT" \
+    -jar "$APP/ehr-sandbox.jar" --host 127.0.0.1 --port "$PORT" \
     --data "$HERE/data" --ig "$IG" --packages "$HERE/packages" \
     >"$RUN/sandbox.log" 2>&1 </dev/null &
   echo $! >"$RUN/sandbox.pid"

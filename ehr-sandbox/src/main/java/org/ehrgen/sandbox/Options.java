@@ -6,12 +6,27 @@ import java.util.List;
 
 /** Command-line options shared by the server and the validator; environment variables as fallback. */
 final class Options {
+	/** ehr-sandbox/, found from this jar (ehr-sandbox/target/ehr-sandbox.jar); defaults hang off it. */
+	private static final Path SANDBOX_DIR = sandboxDir();
+
 	String host = "127.0.0.1";
 	int port = 8080;
-	Path dataDir = Path.of("data");
-	Path igPackage = Path.of("../shared/reference/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz");
-	Path packagesDir = Path.of("packages");
+	Path dataDir = SANDBOX_DIR.resolve("data");
+	// the project's pinned reference copy: <project>/../shared/reference/fhir/
+	Path igPackage = SANDBOX_DIR.resolve("../../shared/reference/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz")
+			.normalize();
+	Path packagesDir = SANDBOX_DIR.resolve("packages");
 	final List<String> rest = new ArrayList<>();
+
+	private static Path sandboxDir() {
+		try {
+			Path jar = Path.of(Options.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+			// target/ehr-sandbox.jar or target/classes -> ehr-sandbox/
+			return jar.toAbsolutePath().getParent().getParent();
+		} catch (Exception e) {
+			return Path.of("").toAbsolutePath();
+		}
+	}
 
 	static Options parse(String[] theArgs) {
 		Options o = new Options();
