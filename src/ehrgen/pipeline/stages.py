@@ -14,16 +14,43 @@ from ehrgen import __version__
 from ehrgen.errors import InputError
 from ehrgen.pgx.caller import call_batch, file_sha256
 from ehrgen.pgx.model import SampleCalls
-from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name, write_sample_calls
+from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name
 from ehrgen.pipeline.context import Context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import SampleJob, VcfJob
 from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, write_state
 from ehrgen.rules.model import Recommendation
 
+try:  # orjson ships with prefect; json is the fallback
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
 log = logging.getLogger(__name__)
 EXPORT_FORMAT = "ehrgen.export/1"  # bump when the exported files change shape: forces a re-export
 RECS_SCHEMA = "ehrgen.recommendations/1"
+
+
+def _dumps(doc: Any) -> str:
+    if _orjson is not None:
+        return _orjson.dumps(doc, option=_orjson.OPT_INDENT_2).decode("utf-8") + "\n"
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def write_calls_fast(calls: SampleCalls, out_dir: Path, memo: dict[int, dict]) -> Path:
+    """Same file as ehrgen.pgx.output.write_sample_calls, faster on cohorts: call_batch shares one GeneCall
+    object between samples with the same genotype pattern, so each distinct object is converted once."""
+    head = SampleCalls(**{**vars(calls), "genes": {}}).to_dict()  # the schema stays owned by the model
+    genes = {}
+    for g, gc in calls.genes.items():
+        d = memo.get(id(gc))
+        if d is None:
+            d = memo[id(gc)] = gc.to_dict()
+        genes[g] = d
+    head["genes"] = genes
+    path = out_dir / f"{safe_name(calls.sample)}.calls.json"
+    atomic_write_text(path, _dumps(head))
+    return path
 
 
 def _reason(exc: BaseException) -> str:
@@ -125,10 +152,11 @@ def _call_todo(vcf: str, todo: list[SampleJob], results: dict[str, Called], outs
         for n in names:
             results[n].outcome.fail("call", reason)
         return
+    memo: dict[int, dict] = {}
     for sc in calls:
         c = results[sc.sample]
         try:
-            write_sample_calls(sc, dirs.calls)
+            write_calls_fast(sc, dirs.calls, memo)
             write_state(dirs.calls, sc.sample, {"fingerprint": c.calls_fp, "patient": c.outcome.patient})
             c.calls = sc
         except Exception as exc:
@@ -163,8 +191,8 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
     recs = interpret(calls, patient, source=source, ruleset=ctx.ruleset)  # type: ignore[arg-type]
     doc = {"schema": RECS_SCHEMA, "sample": calls.sample, "patient": patient,
            "rules_version": ctx.ruleset.version, "rules_sha256": ctx.rules_fp,
-           "recommendations": [r.to_dict() for r in recs]}
-    atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+           "recommendations": [dict(vars(r)) for r in recs]}  # flat dataclass: no deep asdict copy needed
+    atomic_write_text(path, _dumps(doc))
     write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs)})
     return recs
 
