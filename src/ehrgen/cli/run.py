@@ -31,23 +31,28 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
     """Configure Prefect for offline use, run the flow in this process, return (state, outcomes)."""
     from ehrgen.pipeline.prefect_env import configure
 
-    if not input_dir.is_dir():
-        from ehrgen.errors import InputError
-        raise InputError(str(input_dir), "expected a folder with manifest.csv and/or VCF files")
+    from ehrgen.pgx.output import safe_name
+    from ehrgen.pipeline.plan import plan
+
+    from ehrgen.pipeline.run import RunConfig
+
+    # fail fast (exit 2) on an unusable folder or target, before Prefect's start-up
+    plan(input_dir, chunk_size)
+    RunConfig(work_dir=str(work), mllp=mllp, fhir_url=fhir).targets()
+    name = run_name or input_dir.resolve().name
+    outcomes_file = work / safe_name(name) / "outcomes.json"
+    outcomes_file.unlink(missing_ok=True)  # never report a previous run's outcomes
     configure(work)  # before the first prefect import
     import_flows()
     from flows.common import task_runner
     from flows.pgx_pipeline import pgx_pipeline
 
-    name = run_name or input_dir.resolve().name
     state = pgx_pipeline.with_options(task_runner=task_runner(dask))(
         input_dir=str(input_dir), work_dir=str(work), run_name=name, outbox=str(outbox) if outbox else None,
         fhir_url=fhir, mllp=mllp, rules_dir=str(rules_dir) if rules_dir else None, chunk_size=chunk_size,
         return_state=True)
-    from ehrgen.pgx.output import safe_name
     from ehrgen.pipeline.outcome import SampleOutcome
 
-    outcomes_file = work / safe_name(name) / "outcomes.json"
     outcomes = []
     if outcomes_file.is_file():
         outcomes = [SampleOutcome.from_dict(d) for d in json.loads(outcomes_file.read_text(encoding="utf-8"))]
@@ -87,6 +92,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the pgx-pipeline flow: call, interpret, export (FHIR, HL7, HTML report) and deliver every sample."""
         state, outcomes = run_flow(input_dir, work, outbox, fhir, mllp, dask, rules, chunk_size, run_name)
+        if not outcomes:
+            err_console.print(f"error: the run did not complete ({state.name}: {state.message})", highlight=False)
+            raise typer.Exit(code=1)
         print_table(outcomes, f"ehrgen run: {state.name}", str(input_dir.resolve()) + os.sep)
         box = outbox or (work / "outbox" if not (fhir or mllp) else None)
         err_console.print(f"{state.name}: {state.message}. Work dir {work}"
