@@ -33,6 +33,13 @@ mkdir -p "$RUN" "$HERE/data"
 
 answers() { curl -sf -m 10 -o /dev/null "$1/metadata"; }
 
+# one starter at a time (parallel test sessions share this tree): a second caller waits here, then
+# finds the first one's server running and just prints its URL
+exec 9>"$RUN/start.lock"
+if command -v flock >/dev/null; then
+  flock -w $(( TIMEOUT + 900 )) 9 || { echo "start.sh: another start.sh holds $RUN/start.lock" >&2; exit 1; }
+fi
+
 # already running? then just report where
 if [[ -f "$RUN/sandbox.pid" ]] && is_sandbox "$(cat "$RUN/sandbox.pid")"; then
   url="$(cat "$RUN/url" 2>/dev/null || true)"
@@ -58,7 +65,7 @@ else
   setsid nohup java -Xms256m -Xmx"${SANDBOX_XMX:-1536m}" -XX:+UseSerialGC \
     -jar "$APP/ehr-sandbox.jar" --host 127.0.0.1 --port "$PORT" \
     --data "$HERE/data" --ig "$IG" --packages "$HERE/packages" \
-    >"$RUN/sandbox.log" 2>&1 </dev/null &
+    >"$RUN/sandbox.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/sandbox.pid"
   echo "$url" >"$RUN/url"
 fi
