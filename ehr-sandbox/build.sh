@@ -10,6 +10,13 @@ for tool in java mvn; do
   command -v "$tool" >/dev/null || { echo "build.sh: '$tool' not found on PATH" >&2; exit 1; }
 done
 
+# one build at a time in this tree (parallel test sessions, validator and start.sh may all ask)
+mkdir -p run
+exec 8>run/build.lock
+if command -v flock >/dev/null; then
+  flock -w 1800 8 || { echo "build.sh: another build.sh holds run/build.lock" >&2; exit 1; }
+fi
+
 JAR=target/ehr-sandbox.jar
 if [[ -f "$JAR" && -d target/lib && -z "$(find pom.xml src -newer "$JAR" -print -quit)" ]]; then
   echo "build.sh: $JAR is up to date" >&2
