@@ -59,7 +59,7 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
     return state, outcomes
 
 
-def print_table(outcomes, title: str, strip_prefix: str = "") -> None:
+def print_table(outcomes, title: str, strip_prefix: str = "", max_rows: int = 200) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -68,7 +68,12 @@ def print_table(outcomes, title: str, strip_prefix: str = "") -> None:
     t = Table(title=title, show_lines=False)
     for col in ("sample", "patient", "status", "actionable", "delivered", "reason"):
         t.add_column(col, justify="right" if col == "actionable" else "left", overflow="fold")
-    for o in outcomes:
+    shown = outcomes
+    if len(outcomes) > max_rows:  # big batches: list what needs attention, count the rest
+        shown = [o for o in outcomes if o.status not in ("delivered", "unchanged", "exported")][:max_rows]
+        t.caption = (f"{len(outcomes) - len(shown)} more sample(s) delivered/unchanged not listed; "
+                     "all outcomes: <work>/<run>/outcomes.json")
+    for o in shown:
         c = colour.get(o.status, "white")
         reason = o.reason.replace(strip_prefix, "") if strip_prefix else o.reason
         t.add_row(o.sample, o.patient, f"[{c}]{o.status}[/{c}]", str(o.actionable), o.delivered, reason)
