@@ -45,7 +45,7 @@ def reinterpret_chunk(index: int, samples: list[tuple[str, str]], cfg: RunConfig
     return reinterpret_samples(cfg, samples)
 
 
-@task(name="deliver", retries=DELIVERY_RETRIES, retry_delay_seconds=5, cache_policy=NO_CACHE, persist_result=False)
+@task(name="deliver", task_run_name="deliver", retries=DELIVERY_RETRIES, retry_delay_seconds=5, cache_policy=NO_CACHE, persist_result=False)
 def deliver(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | None = None) -> list[SampleOutcome]:
     """Consent-gated, ledger-deduplicated delivery of the run's exports; retried while failures look transient.
 

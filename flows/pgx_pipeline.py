@@ -1,7 +1,7 @@
 """pgx-pipeline: a folder laid out like sample_data/ -> calls, recommendations, exports -> delivery.
 
 One task per chunk of samples (coarse on purpose: thousands of tiny tasks swamp the Prefect server),
-one delivery task with retries. Final state: Completed, Completed named "Partially Failed", or Failed.
+and a delivery task with retries behind each chunk. Final state: Completed, Completed named "Partially Failed", or Failed.
 """
 
 from __future__ import annotations
@@ -17,35 +17,51 @@ from ehrgen.pipeline.run import RunConfig, finish_run, plan_errors
 from flows.common import deliver, final_state, process_chunk, progress_start, progress_update, publish
 
 
-def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str) -> list[SampleOutcome]:
-    """Submit every chunk to the task runner; a chunk that crashes fails its own samples only."""
+def _crashed(ch: Chunk, exc: BaseException) -> list[SampleOutcome]:
+    return [SampleOutcome(s.sample, s.patient or "", Path(job.vcf).name).fail(
+        "call", f"chunk crashed: {exc.__class__.__name__}") for job in ch.jobs for s in (job.samples or [])]
+
+
+def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool = True) -> list[SampleOutcome]:
+    """Submit every chunk, and a delivery task behind each chunk (so the first patients reach the EHR while
+    later chunks are still being processed). A chunk that crashes fails its own samples only."""
     log = get_run_logger()
     bar = progress_start(f"{title}: chunks done")
-    futures = [process_chunk.submit(ch, cfg) for ch in chunks]
+    chunk_futs = [process_chunk.submit(ch, cfg) for ch in chunks]
+    deliver_futs = [deliver.submit(cfg, f) for f in chunk_futs] if do_deliver else [None] * len(chunks)
     outcomes: list[SampleOutcome] = []
-    for n, (ch, fut) in enumerate(zip(chunks, futures), 1):
+    for n, (ch, cf, df) in enumerate(zip(chunks, chunk_futs, deliver_futs), 1):
         try:
-            outcomes += fut.result()
+            got = cf.result()
         except Exception as exc:
             log.error("chunk %d crashed (%s)", ch.index, exc.__class__.__name__)
-            outcomes += [SampleOutcome(s.sample, s.patient or "", Path(job.vcf).name).fail(
-                "call", f"chunk crashed: {exc.__class__.__name__}") for job in ch.jobs for s in (job.samples or [])]
-        progress_update(bar, n, len(futures))
+            outcomes += _crashed(ch, exc)
+            progress_update(bar, n, len(chunks))
+            continue
+        if df is not None:
+            try:
+                got = df.result()
+            except Exception as exc:  # retries exhausted on something unexpected: report, carry on
+                log.error("delivery for chunk %d failed (%s)", ch.index, exc.__class__.__name__)
+                for o in got:
+                    if o.status == "exported":
+                        o.status, o.stage, o.reason = "delivery-failed", "deliver", f"delivery task failed: " \
+                                                                                    f"{exc.__class__.__name__}"
+        outcomes += got
+        progress_update(bar, n, len(chunks))
     return outcomes
 
 
 def run_pipeline(input_dir: str, cfg: RunConfig, chunk_size: int = DEFAULT_CHUNK, do_deliver: bool = True,
                  title: str = "PGx pipeline run", key_prefix: str = "pgx-run"
                  ) -> tuple[list[SampleOutcome], dict[str, Any]]:
-    """The flow body (drop-folder reuses it): plan, run chunks, deliver, write run files, publish artifacts."""
+    """The flow body (drop-folder reuses it): plan, run and deliver chunks, write run files, publish artifacts."""
     log = get_run_logger()
     p = plan(input_dir, chunk_size, cfg.clinical)
     if cfg.clinical is None:
         cfg.clinical = p.clinical
     log.info("planned %d VCF job(s) in %d chunk(s)", p.n_files, len(p.chunks))
-    outcomes = run_chunks(p.chunks, cfg, title) + plan_errors(p)
-    if do_deliver and any(o.status == "exported" for o in outcomes):
-        outcomes = deliver(cfg, outcomes)
+    outcomes = run_chunks(p.chunks, cfg, title, do_deliver) + plan_errors(p)
     finish_run(cfg, outcomes, str(Path(input_dir).resolve()))
     summary = publish(outcomes, title, key_prefix)
     log.info("run finished: %s", {k: summary[k] for k in ("samples", "failed", "by_status")})

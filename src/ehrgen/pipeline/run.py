@@ -111,13 +111,43 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
     return outcomes
 
 
+def _stage_for_delivery(cfg: RunConfig, outcomes: list[SampleOutcome]) -> Path:
+    """A private folder holding links to just these patients' export files, so several delivery tasks (one
+    per chunk) can run while other chunks are still being processed. Hard links (copies where the file
+    system has none): the files keep their names, which is what delivery and the outbox go by."""
+    import os
+    import shutil
+    import uuid
+
+    from ehrgen.pipeline.stages import export_files
+
+    stage = cfg.dirs.export / ".deliver" / uuid.uuid4().hex[:12]
+    stage.mkdir(parents=True)
+    for o in outcomes:
+        if o.status != "exported":
+            continue
+        for f in export_files(o.patient, cfg.dirs).values():
+            if f.is_file() and not (stage / f.name).exists():
+                try:
+                    os.link(f, stage / f.name)
+                except OSError:
+                    shutil.copy2(f, stage / f.name)
+    return stage
+
+
 def deliver_run(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | None = None) -> list[SampleOutcome]:
-    """Deliver the run's export folder (consent-gated, ledger-deduplicated) and fold results into outcomes."""
+    """Deliver these samples' exports (consent-gated, ledger-deduplicated) and fold results into outcomes."""
+    import shutil
+
     from ehrgen.deliver.api import deliver_dir
 
     ctx = _context(cfg)
     settings = cfg.delivery_settings()
-    report = deliver_dir(cfg.dirs.export, cfg.targets(), settings, consent=ctx.clinical, run_id=run_id)
+    stage = _stage_for_delivery(cfg, outcomes)
+    try:
+        report = deliver_dir(stage, cfg.targets(), settings, consent=ctx.clinical, run_id=run_id)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     for o in outcomes:
         if o.status != "exported":
             continue
