@@ -9,7 +9,7 @@ from prefect.states import Completed
 
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import DEFAULT_CHUNK
-from ehrgen.pipeline.reinterpret import rules_diff
+from ehrgen.pipeline.reinterpret import outdated_in_ehr, rules_diff
 from ehrgen.pipeline.run import RunConfig, finish_run, read_run_meta, stored_samples
 from flows.common import deliver, final_state, progress_start, progress_update, publish, reinterpret_chunk
 
@@ -45,11 +45,14 @@ def reinterpret(work_dir: str = "out", run_name: str = "sample_data", rules_dir:
         outcomes += fut.result()
         progress_update(bar, n, len(futures))
     changed = [o for o in outcomes if o.status == "exported" and "export" not in o.skipped]
-    if deliver_changes and changed:
+    stale = outdated_in_ehr(cfg, outcomes)  # what the ledger says the targets hold differs from the new export
+    log.info("advice changed for %d sample(s); %d target copy(ies) out of date", len(changed), len(stale))
+    if deliver_changes and stale:
         # the ledger compares each export with what was last sent: only changed advice leaves the machine
         outcomes = deliver(cfg, outcomes)
     finish_run(cfg, outcomes)
-    extra = rd.markdown() + f"\n\nAdvice changed (re-exported) for {len(changed)} of {len(outcomes)} sample(s)."
+    extra = (rd.markdown() + f"\n\nAdvice changed (re-exported) for {len(changed)} of {len(outcomes)} sample(s); "
+             f"{len(stale)} sample(s) had an out-of-date copy at a delivery target (per the ledger).")
     summary = publish(outcomes, "Re-interpretation", "pgx-reinterpret", extra)
-    summary["changed"] = len(changed)
+    summary["changed"], summary["outdated"] = len(changed), len(stale)
     return final_state(summary)

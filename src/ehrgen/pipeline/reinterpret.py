@@ -57,3 +57,23 @@ def last_sent_sha(ledger_path: Path, patient: str, kind: str, target: str) -> st
     with Ledger(ledger_path) as led:
         rec = led.last_sent(patient, kind, target)
     return rec.sha256 if rec else None
+
+
+def outdated_in_ehr(cfg: RunConfig, outcomes) -> list[str]:
+    """Samples whose freshly exported bundle differs from what the ledger says each target last received
+    (these are the ones delivery will send; the rest the targets already hold)."""
+    from ehrgen.deliver.model import sha256_hex
+    from ehrgen.pipeline.stages import export_files
+
+    out = []
+    for o in outcomes:
+        if o.status != "exported":
+            continue
+        files = export_files(o.patient, cfg.dirs)
+        for t in cfg.targets():
+            kind = "fhir-bundle" if "fhir-bundle" in t.kinds else "oru"
+            f = files[kind]
+            if f.is_file() and last_sent_sha(cfg.ledger_path, o.patient, kind, t.key) != sha256_hex(f.read_bytes()):
+                out.append(o.sample)
+                break
+    return out
