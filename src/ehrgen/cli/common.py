@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ehrgen.errors import EhrgenError
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # messages stay on one line
 F = TypeVar("F", bound=Callable)
 
 
