@@ -36,10 +36,12 @@ def build_deployments(work: str, drop: str, outbox: str | None = None, fhir: str
                                                                  "work_dir": work, **targets},
                                    description="Run a folder laid out like sample_data/ (set input_dir)."),
         drop_folder.to_deployment(name="nightly-sweep", schedules=[Cron(sweep_cron, timezone=timezone)],
+                                  concurrency_limit=1,  # two sweeps must never claim the same inbox
                                   parameters={"root": drop, "work_dir": work, "settle_seconds": settle_seconds,
                                               **targets},
                                   description="Process finished files from the drop folder's inbox."),
         reinterpret.to_deployment(name="weekly", schedules=[Cron(reinterpret_cron, timezone=timezone)],
+                                  concurrency_limit=1,
                                   parameters={"work_dir": work, "run_name": "dropfolder", **targets},
                                   description="Re-interpret stored calls when the rules changed; deliver changes."),
     ]

@@ -36,8 +36,15 @@ def drop_folder(root: str = "dropbox", work_dir: str = "out", settle_seconds: fl
     """One sweep: resume unfinished batches, claim newly finished files, process, move to processed/failed."""
     from ehrgen.settings import load_settings
 
-    log = get_run_logger()
     df = DropFolder(Path(root)).make()
+    with df.sweep_lock():
+        return _sweep(df, root, work_dir, settle_seconds, outbox, fhir_url, mllp, rules_dir, chunk_size,
+                      load_settings())
+
+
+def _sweep(df: DropFolder, root: str, work_dir: str, settle_seconds: float, outbox, fhir_url, mllp, rules_dir,
+           chunk_size: int, settings):
+    log = get_run_logger()
     batches = recover(df)
     if batches:
         log.info("resuming %d unfinished batch(es) from an earlier sweep", len(batches))
@@ -48,7 +55,7 @@ def drop_folder(root: str = "dropbox", work_dir: str = "out", settle_seconds: fl
         return Completed(message="inbox empty: nothing ready")
     cfg = RunConfig(work_dir=work_dir, run_name="dropfolder", clinical=str(df.clinical.resolve()),
                     clinical_merge=True, rules_dir=rules_dir, outbox=outbox, fhir_url=fhir_url, mllp=mllp,
-                    settings=load_settings())
+                    settings=settings)
     everything: list[SampleOutcome] = []
     for batch in batches:
         bdir = df.batch_dir(batch)

@@ -120,3 +120,16 @@ def test_drop_folder_flow_sweeps_inbox(prefect_server, tmp_path, sample_data):
     state = drop_folder(root=str(df.root), work_dir=str(work), settle_seconds=0.1, return_state=True)
     assert state.is_completed() and "nothing ready" in state.message
     assert all(e["state"] == "done" for e in json.loads(df.journal_path.read_text()).values())
+
+
+def test_one_sweep_at_a_time_and_stale_locks_are_taken_over(df):
+    from ehrgen.errors import InputError
+
+    with df.sweep_lock():
+        with pytest.raises(InputError, match="another sweep"):
+            with df.sweep_lock():
+                pass
+    assert not (df.root / ".sweep.lock").exists()
+    (df.root / ".sweep.lock").write_text("999999999")  # a process that does not exist (crashed sweep)
+    with df.sweep_lock():
+        assert (df.root / ".sweep.lock").read_text() == str(os.getpid())

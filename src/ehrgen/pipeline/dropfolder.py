@@ -20,10 +20,13 @@ import os
 import shutil
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
+from ehrgen.errors import InputError
 from ehrgen.pgx.output import atomic_write_text
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import VCF_SUFFIXES
@@ -91,6 +94,42 @@ class DropFolder:
 
     def batch_dir(self, batch: str) -> Path:
         return self.processing / batch
+
+    @contextmanager
+    def sweep_lock(self) -> Iterator[None]:
+        """One sweep at a time per drop folder (deployments also set concurrency_limit=1). A lock left by a
+        process that no longer runs (crash, reboot) is taken over."""
+        lock = self.root / ".sweep.lock"
+        while True:
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                break
+            except FileExistsError:
+                try:
+                    pid = int(lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise InputError(str(lock), f"another sweep (process {pid}) is working on this drop folder")
+                lock.unlink(missing_ok=True)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signature(p: Path) -> tuple[int, int] | None:
