@@ -324,7 +324,8 @@ def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder
     gt = _gt_array(rec, reorder)
     c1 = gt[:, 0]
     c2 = gt[:, 1] if gt.shape[1] > 2 else np.full(len(gt), -2)
-    phased = gt[:, -1].astype(bool)
+    # a haploid call has no phase (cyvcf2's flag there is not meaningful)
+    phased = gt[:, -1].astype(bool) & (c2 != -2)
     a1 = np.where(c1 >= 0, lut[np.clip(c1, 0, len(codes) - 1)], MISSING).astype(np.int8)
     a2 = np.where(c2 >= 0, lut[np.clip(c2, 0, len(codes) - 1)], np.where(c2 == -2, ABSENT, MISSING)).astype(np.int8)
     # partial genotypes: '0/.' is missing; 'x/.' (x != 0) keeps the ALT with an unknown partner
