@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import copy
 import json
-import tarfile
 import uuid
 
 import httpx
 import pytest
 
 from ehrgen.fhir import sandbox
+from tests.fhir.ig_examples import ig_example
 
 pytestmark = pytest.mark.sandbox
 
 GENOTYPE_PROFILE = "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/genotype"
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
-
-
-def ig_example(name: str) -> dict:
-    """An example resource from the IG package itself (package/example/<name>)."""
-    with tarfile.open(sandbox.ig_package()) as tgz:
-        member = tgz.extractfile(f"package/example/{name}")
-        assert member is not None
-        return json.load(member)
 
 
 @pytest.fixture(scope="module")

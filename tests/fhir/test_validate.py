@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
-import tarfile
 
 import pytest
 from typer.testing import CliRunner
 
 from ehrgen.cli.main import app
-from ehrgen.fhir import sandbox
+from tests.fhir.ig_examples import ig_example
 from ehrgen.fhir.validate import ValidationIssue, has_errors, parse_issue_lines, validate_files
-
-
-def ig_example(name: str) -> dict:
-    with tarfile.open(sandbox.ig_package()) as tgz:
-        member = tgz.extractfile(f"package/example/{name}")
-        assert member is not None
-        return json.load(member)
 
 
 @pytest.fixture(scope="module")
