@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ehrgen.fhir.bundle import build_bundle, bundle_json
+from ehrgen.fhir.bundle import Supersession, build_bundle, bundle_json
 from ehrgen.fhir.samples import (example_calls, example_context, example_patient,
                                  example_recommendations)
 
@@ -33,6 +33,10 @@ def test_bundles_conform_to_the_genomics_reporting_profiles(tmp_path):
         "fullurl": example_context(orders={"clopidogrel": "MedicationStatement/ms-1"}, html=None),
     }
     variants["fullurl"].patient_reference = "fullurl"
+    # a re-interpretation: Provenance revision entities and a Communication for the clinician
+    variants["reinterpreted"] = example_context()
+    variants["reinterpreted"].supersedes = Supersession("cpic-dpwg-2.11.0+ehrgen.1", [("clopidogrel", "CPIC")],
+                                                        ["clopidogrel"])
     for name, ctx in variants.items():
         b = build_bundle(example_calls(), example_recommendations(), example_patient(), ctx)
         p = tmp_path / f"{name}.bundle.json"

@@ -137,6 +137,9 @@ def test_rules_change_redelivers_only_changed_advice(first_run, tmp_path):
             cells = l.split("\t")
             cells[col] = cells[col] + " (edited for a test)"
             lines[n] = "\t".join(cells)
+        if l.startswith("# rules_version:"):
+            old_version = l.split(":", 1)[1].strip()
+            lines[n] = f"# rules_version: {old_version}-test2"
     (rules / "rules.tsv").write_text("\n".join(lines) + "\n")
     before = {p.name: p.read_bytes() for p in (work / "outbox").glob("*.bundle.json")}
     sent = _sent(work)
@@ -152,6 +155,14 @@ def test_rules_change_redelivers_only_changed_advice(first_run, tmp_path):
         patient = name.split(".")[0]
         sample = next(s for s, o in out.items() if o.patient == patient)
         assert (data != before[name]) == (sample in changed)
+        if sample in changed:
+            # new advice supersedes the old: Provenance links the earlier resources, the clinician is notified
+            entries = [e["resource"] for e in json.loads(data)["entry"]]
+            notice = [r for r in entries if r["resourceType"] == "Communication"]
+            assert len(notice) == 1 and "clopidogrel" in notice[0]["payload"][0]["contentString"]
+            prov = next(r for r in entries if r["resourceType"] == "Provenance")
+            revised = [e for e in prov["entity"] if e["role"] == "revision"]
+            assert revised and all(old_version in e["what"]["display"] for e in revised)
     # the rules snapshot now holds the edited rules: a second sweep has nothing to do
     state = reinterpret(work_dir=str(work), run_name="sample_data", rules_dir=str(rules), return_state=True)
     assert "nothing to do" in state.message
@@ -175,9 +186,11 @@ def test_dask_local_cluster_gives_the_same_outputs(first_run, sample_data, tmp_p
         for p in left:
             x = json.loads(p.read_text())
             y = json.loads((dwork / "sample_data" / stage / p.name).read_text())
-            if stage == "recommendations":  # the first run was re-interpreted with edited rules meanwhile
+            if stage == "recommendations":  # the first run was re-interpreted with edited rules (new version) meanwhile
                 for d in (x, y):
                     d.pop("rules_sha256")
+                    d.pop("rules_version")
                     for r in d["recommendations"]:
                         r.pop("summary")
+                        r.pop("rules_version")
             assert x == y, p.name

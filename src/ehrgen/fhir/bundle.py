@@ -49,6 +49,17 @@ class ReportContext:
     medication_orders: dict[str, str] = field(default_factory=dict)  # drug -> "id" | "MedicationRequest/id" | ...
     # "conditional": subject = Patient?identifier=...; "fullurl": subject = the Patient entry's urn:uuid
     patient_reference: Literal["conditional", "fullurl"] = "conditional"
+    # set on re-interpretation: the advice this bundle replaces (for Provenance and the clinician's notice)
+    supersedes: "Supersession | None" = None
+
+
+@dataclass
+class Supersession:
+    """Earlier actionable advice for the same patient/sample, made with another rules version."""
+
+    previous_rules_version: str
+    previous: list[tuple[str, str]]  # (drug, source) of each earlier implication/Task
+    changed_drugs: list[str]  # drugs whose advice changed (added, removed or different)
 
 
 def _instant(dt: datetime) -> str:
@@ -184,6 +195,10 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
         }]
     entries.append(_put(report, r_ident))
 
+    sup = context.supersedes
+    if sup is not None:
+        entries.append(_reinterpretation_notice(pid, sample, rv, sup, subject, issued, full_url(r_ident)))
+
     # provenance: which ehrgen, which rules, which input
     pv_uuid = stable_uuid("provenance", pid, sample, rv, context.input_sha256, context.ehrgen_version)
     pv_id = f"ehrgen-{pv_uuid}"
@@ -199,6 +214,13 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
             "identifier": {"system": ct.system_url("ehrgen-input"), "value": context.input_sha256},
             "display": f"input file sha256:{context.input_sha256}"}}],
     }
+    if sup is not None:  # this bundle revises the earlier advice: link the resources it replaces
+        provenance["activity"] = {"text": f"re-interpretation: rules {sup.previous_rules_version} -> {rv}"}
+        for drug, source in sup.previous:
+            for kind in ("therapeutic-implication", "task"):
+                provenance["entity"].append({"role": "revision", "what": {
+                    "identifier": business_identifier(kind, pid, sample, drug, source, sup.previous_rules_version),
+                    "display": f"{kind} {drug} ({source}), rules {sup.previous_rules_version}"}})
     entries.append({"fullUrl": f"urn:uuid:{pv_uuid}", "resource": provenance,
                     "request": {"method": "PUT", "url": f"Provenance/{pv_id}"}})
 
@@ -209,6 +231,30 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
         "timestamp": issued,
         "entry": entries,
     }
+
+
+def _reinterpretation_notice(pid: str, sample: str, rv: str, sup: Supersession, subject: dict[str, str],
+                             issued: str, report_url: str) -> dict[str, Any]:
+    """A Communication telling the clinician that the patient's PGx advice changed with new guideline rules."""
+    ident = business_identifier("reinterpretation-notice", pid, sample, sup.previous_rules_version, rv)
+    drugs = ", ".join(sup.changed_drugs[:20]) + (f" and {len(sup.changed_drugs) - 20} more"
+                                                 if len(sup.changed_drugs) > 20 else "")
+    text = (f"Pharmacogenomic advice for this patient was re-interpreted with updated guideline rules "
+            f"({sup.previous_rules_version} -> {rv}). Advice changed for: {drugs or 'no drug (wording only)'}. "
+            "Please review the updated pharmacogenomic report; the earlier recommendations are superseded.")
+    res = {
+        "resourceType": "Communication",
+        "identifier": [ident],
+        "status": "completed",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/communication-category",
+                                  "code": "notification"}]}],
+        "priority": "routine",
+        "subject": subject,
+        "about": [{"reference": report_url}],
+        "sent": issued,
+        "payload": [{"contentString": text}],
+    }
+    return _put(res, ident)
 
 
 def _conclusion(genes: dict[str, GeneCall], actionable: list[Recommendation]) -> str:

@@ -230,7 +230,7 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     Skipped when neither the advice (signature), the calls, the patient record nor the orders changed:
     the files then keep their bytes (and issued time), so delivery finds them unchanged.
     """
-    from ehrgen.fhir.bundle import PatientRef, ReportContext, bundle_json, build_bundle
+    from ehrgen.fhir.bundle import PatientRef, ReportContext, Supersession, bundle_json, build_bundle
     from ehrgen.hl7.oru import build_oru
     from ehrgen.rules.report import build_report_model, render_html
 
@@ -250,6 +250,13 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     issued = datetime.now(timezone.utc).replace(microsecond=0)
     context = ReportContext(ehrgen_version=__version__, rules_version=ctx.ruleset.version,
                             input_sha256=calls.source_sha256, issued=issued, medication_orders=orders)
+    advice = _advice(recs)
+    if st and st.get("rules_version") and st["rules_version"] != ctx.ruleset.version \
+            and st.get("signature") != signature(recs) and st.get("sample") == calls.sample:
+        before = {tuple(k.split("\x1f")): v for k, v in (st.get("advice") or {}).items()}
+        now = {tuple(k.split("\x1f")): v for k, v in advice.items()}
+        changed = sorted({k[0] for k in set(before) | set(now) if before.get(k) != now.get(k)})
+        context.supersedes = Supersession(st["rules_version"], sorted(before), changed)
     model = build_report_model(patient, [calls], recs, ctx.ruleset_meta, report_date=issued.isoformat())
     html = render_html(model)
     context.report_html = html
@@ -259,5 +266,17 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     atomic_write_text(files["oru"], oru)
     atomic_write_text(files["fhir-bundle"], bundle_json(bundle, indent=True))
     write_state(dirs.export, patient, {"fingerprint": fp, "issued": issued.isoformat(), "sample": calls.sample,
-                                       "signature": signature(recs), "rules_version": ctx.ruleset.version})
+                                       "signature": signature(recs), "rules_version": ctx.ruleset.version,
+                                       "advice": advice})
     return True
+
+
+def _advice(recs: list[Recommendation]) -> dict[str, str]:
+    """(drug, source) -> what the clinician is told, for the actionable advice a bundle carries."""
+    out: dict[str, str] = {}
+    for r in recs:
+        if r.actionable:
+            key = f"{r.drug}\x1f{r.source}"
+            parts = {*out.get(key, "").split("|"), f"{r.action}:{r.alert}:{r.dose_percent}:{r.strength}:{r.summary}"} - {""}
+            out[key] = "|".join(sorted(parts))
+    return out
