@@ -36,7 +36,7 @@ from ehrgen.rules.summary import summarise  # noqa: E402
 
 GUIDELINES_DIR = "guidelines-2.12.0"
 DATA_VERSION = "2.12.0"
-BUILD = 1  # bump when the generator's logic or curated inputs change
+BUILD = 2  # bump when the generator's logic or curated inputs change
 
 # (action, regex). For each recommendation the class whose pattern matches EARLIEST in the primary text
 # wins, because guidelines lead with the main advice ("Avoid X ... if unavoidable, reduce dose").
@@ -374,6 +374,25 @@ def write(rules: list[dict[str, str]], out: Path, build: int, ref: Path) -> tupl
     return version, content_hash
 
 
+def _as_dict(value: object) -> dict:
+    return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[arg-type]
+
+
+def apply_alert_overrides(rules: list[dict[str, str]], path: Path) -> None:
+    """Reviewed alert levels (rules/alert_overrides.tsv) where the default derivation would mislead."""
+    if not path.is_file():
+        return
+    lines = [l for l in path.read_text(encoding="utf-8").splitlines() if l.strip() and not l.startswith("#")]
+    for row in csv.DictReader(lines, delimiter="\t"):
+        hits = [r for r in rules if r["source"] == row["source"] and r["drug"] == row["drug"]
+                and _as_dict(r["lookup"]).get(row["gene"]) == row["value"]]
+        if not hits:
+            raise SystemExit(f"{path.name}: override matches no rule: {row['source']} {row['drug']} "
+                             f"{row['gene']}={row['value']}")
+        for r in hits:
+            r["alert"] = row["alert"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reference", type=Path, default=reference_dir())
@@ -383,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     vocab = _load_vocabulary(args.reference)
     rules = rules_from_guidelines(args.reference, vocab)
     rules += rules_from_curated(ROOT / "rules" / "curated_rules.jsonl", args.reference)
+    apply_alert_overrides(rules, ROOT / "rules" / "alert_overrides.tsv")
     ids = Counter(r["rule_id"] for r in rules)
     dupes = [k for k, n in ids.items() if n > 1]
     if dupes:

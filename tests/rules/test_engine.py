@@ -213,10 +213,17 @@ def test_preemptive_covers_every_rule_drug_and_reactive_only_alerts(ruleset):
     recs = interpret(calls, "P1")
     assert {r.drug for r in recs} == set(ruleset.drugs())
     assert all(r.patient == "P1" and r.sample == "S1" for r in recs)
-    assert all(r.actionable == (r.action not in ("standard_dosing", "no_recommendation")) for r in recs)
+    not_tested = {"test_recommended"}  # pre-emptively a gene not tested is listed, not a finding
+    assert all(r.actionable == (r.action not in ("standard_dosing", "no_recommendation")
+                                and not (r.action in not_tested and not r.rule_id)) for r in recs)
+    assert any(r.action == "test_recommended" and not r.rule_id for r in recs)
     react = interpret(calls, "P1", ["clopidogrel", "codeine", "B01AC04"], mode="reactive")
     assert react and {r.drug for r in react} == {"clopidogrel"} and all(r.actionable for r in react)
     assert interpret(calls, "P1", ["codeine"], mode="reactive") == []  # normal metabolizer: nothing to alert
+    # a proposed drug whose gene was not tested is an alert (test first) in reactive mode
+    untested = interpret(sample(gene("CYP2C19", "Normal Metabolizer", dip="*1/*1")), "P1", ["codeine"],
+                         mode="reactive")
+    assert untested and all(r.action == "test_recommended" and r.actionable for r in untested)
     only_cpic = interpret(calls, "P1", ["clopidogrel"], source="cpic")
     assert {r.source for r in only_cpic} == {"CPIC"}
 

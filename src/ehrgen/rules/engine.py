@@ -323,6 +323,12 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
             recs.append(_recommendation(calls, patient, group, evaluate_group(group, states), drug, rs))
     if mode == "reactive":
         recs = [r for r in recs if r.actionable]
+    else:
+        # pre-emptively, a gene that was simply not tested is not a finding: it is listed under "what was not
+        # tested" (and becomes an alert only when the patient takes or is proposed the drug, i.e. reactively)
+        for r in recs:
+            if r.action == "test_recommended" and not r.rule_id:
+                r.actionable = False
     recs.sort(key=lambda r: (ALERT_ORDER.get(r.alert, 9), r.drug, r.source, r.guideline_id, r.population or ""))
     return recs
 
