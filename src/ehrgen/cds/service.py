@@ -177,11 +177,15 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
             log.error("%s: internal error %s at %s", service_id, exc.__class__.__name__, where)
             return error(500, "internal error (logged without request data)")
 
-    async def handle(service_id: str, request: Request):
-        t0 = time.perf_counter()
+    async def admit(service_id: str, request: Request):
+        """404 for an unknown service, else the JWT check; None when the request may proceed."""
         if service_id not in SERVICES:
             return error(404, f"no CDS service '{service_id}'")
-        refused = await authorise(request)
+        return await authorise(request)
+
+    async def handle(service_id: str, request: Request):
+        t0 = time.perf_counter()
+        refused = await admit(service_id, request)
         if refused:
             return refused
         try:
@@ -219,9 +223,7 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
 
     @app.post("/cds-services/{service_id}/feedback")
     async def post_feedback(service_id: str, request: Request):
-        if service_id not in SERVICES:
-            return error(404, f"no CDS service '{service_id}'")
-        refused = await authorise(request)
+        refused = await admit(service_id, request)
         if refused:
             return refused
         try:
