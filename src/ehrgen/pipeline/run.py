@@ -19,7 +19,8 @@ from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import Chunk
 from ehrgen.pipeline.stages import _reason, call_job, export_sample, interpret_sample
 from ehrgen.pipeline.workdir import RunDirs, read_state
-from ehrgen.rules.model import RECOMMENDATION_COLUMNS, Recommendation
+from ehrgen.rules.batch import recommendations_tsv
+from ehrgen.rules.model import Recommendation
 from ehrgen.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -190,17 +191,16 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
     atomic_write_text(dirs.outcomes, json.dumps([o.to_dict() for o in outcomes], indent=1) + "\n")
     ok = [o for o in outcomes if o.stage in ("export", "deliver") and not o.status == "failed"]
     calls = []
-    rec_rows: list[dict[str, str]] = []
+    recs: list[Recommendation] = []
     for o in ok:
         try:
             calls.append(read_sample_calls(dirs.calls / f"{safe_name(o.sample)}.calls.json"))
             doc = json.loads((dirs.recommendations / f"{safe_name(o.sample)}.recommendations.json").read_text())
-            rec_rows += [Recommendation.from_dict(r).row() for r in doc["recommendations"]]
+            recs += [Recommendation.from_dict(r) for r in doc["recommendations"]]
         except (OSError, ValueError, KeyError):
             continue
     write_calls_tsv(calls, dirs.root / "calls.tsv")
-    lines = ["\t".join(RECOMMENDATION_COLUMNS)] + ["\t".join(r[c] for c in RECOMMENDATION_COLUMNS) for r in rec_rows]
-    atomic_write_text(dirs.root / "recommendations.tsv", "\n".join(lines) + "\n")
+    atomic_write_text(dirs.root / "recommendations.tsv", recommendations_tsv(recs))
     return dirs.outcomes
 
 

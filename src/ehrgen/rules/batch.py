@@ -9,15 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ehrgen.errors import InputError
 from ehrgen.pgx.model import SampleCalls
+from ehrgen.pgx.output import atomic_write_text
 from ehrgen.rules.drugs import DrugTable, UnknownDrug, default_table, resolve_medications
 from ehrgen.rules.engine import SourceOpt, default_ruleset, interpret
 from ehrgen.rules.model import RECOMMENDATION_COLUMNS, Recommendation
@@ -42,14 +41,6 @@ class BatchResult:
 
 def safe_file_stem(ident: str) -> str:
     return _UNSAFE.sub("_", ident)[:128] or "_"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def recommendations_tsv(recs: list[Recommendation]) -> str:
@@ -182,7 +173,7 @@ def interpret_dir(calls_dir: Path, out_dir: Path, clinical: Path | None = None, 
                 "recommendations": [r.to_dict() for r in recs], "alerts": [a.to_dict() for a in alerts],
             }
             path = out_dir / f"{safe_file_stem(patient)}.recommendations.json"
-            _atomic_write(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+            atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
             res.files.append(path)
             if renderer is not None:
                 renderer(patient, samples, recs, rs.meta(), out_dir)
@@ -194,10 +185,10 @@ def interpret_dir(calls_dir: Path, out_dir: Path, clinical: Path | None = None, 
         except Exception as exc:  # one failing patient must not sink the batch; no identifiers in the message
             res.errors.append(f"patient #{res.patients + len(res.errors) + 1}: {type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
-    _atomic_write(out_dir / "recommendations.tsv", recommendations_tsv(table_rows))
+    atomic_write_text(out_dir / "recommendations.tsv", recommendations_tsv(table_rows))
     res.files.append(out_dir / "recommendations.tsv")
     if clinical is not None:
-        _atomic_write(out_dir / "alerts.tsv", recommendations_tsv(alert_rows))
+        atomic_write_text(out_dir / "alerts.tsv", recommendations_tsv(alert_rows))
         res.files.append(out_dir / "alerts.tsv")
     res.recommendations, res.alerts = len(table_rows), len(alert_rows)
     return res
