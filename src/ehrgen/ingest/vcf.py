@@ -70,38 +70,51 @@ class _Site:
     index: int
 
 
+# the empty block bgzip writes last; a file cut short lacks it (htslib's own truncation test)
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _check_gzip_complete(path: Path, head: bytes) -> None:
+    """A truncated bgzip/gzip file gives a clear message here instead of a C-level abort later."""
+    if head[12:14] == b"BC":  # BGZF: look at the end-of-file block only, never decompress the whole file
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - len(BGZF_EOF)))
+            if fh.read() != BGZF_EOF:
+                raise InputError(str(path), "corrupt or truncated gzip/bgzip data (no BGZF end-of-file block)")
+        return
+    try:  # plain gzip has no end marker: the stream must decompress to its end
+        with gzip.open(path, "rb") as gz:
+            while gz.read(1 << 20):
+                pass
+    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise InputError(str(path), f"corrupt or truncated gzip/bgzip data ({exc.__class__.__name__})") from None
+
+
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise InputError(str(path), "file not found")
     if path.is_dir():
         raise InputError(str(path), "is a directory, expected a VCF file")
     with path.open("rb") as fh:
-        head = fh.read(2)
-    if head == b"\x1f\x8b":
-        try:  # a truncated bgzip/gzip stream fails here with a clear message instead of a C-level abort
-            with gzip.open(path, "rb") as gz:
-                while gz.read(1 << 20):
-                    pass
-        except (EOFError, OSError, gzip.BadGzipFile) as exc:
-            raise InputError(str(path), f"corrupt or truncated gzip/bgzip data ({exc.__class__.__name__})") from None
-        with gzip.open(path, "rb") as gz:
-            first_bytes = gz.read(4)
-        if first_bytes.startswith(b"BCF"):
-            return
-        with gzip.open(path, "rt", errors="replace") as gz:
-            first = gz.readline()
-    elif head == b"BC":  # BCF
+        head = fh.read(18)
+    compressed = head[:2] == b"\x1f\x8b"
+    if compressed:
+        _check_gzip_complete(path, head)
+    elif head[:3] == b"BCF":  # uncompressed BCF
         return
-    else:
-        with path.open("rt", errors="replace") as fh:
-            first = fh.readline()
-    if not first.startswith("##fileformat=VCF"):
-        raise InputError(str(path), "missing VCF header: the first line must be '##fileformat=VCFv4.x'", line=1)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    with opener(path, "rt", errors="replace") as fh:  # the meta lines must end with the #CHROM column line
-        for n, line in enumerate(fh, start=1):
-            if not line.startswith("##"):
-                if not line.startswith("#CHROM"):
+    with (gzip.open(path, "rb") if compressed else path.open("rb")) as fh:
+        first = fh.readline()
+        if first.startswith(b"BCF"):
+            return
+        if not first.startswith(b"##fileformat=VCF"):
+            raise InputError(str(path), "missing VCF header: the first line must be '##fileformat=VCFv4.x'",
+                             line=1)
+        # the meta lines must end with the #CHROM column line
+        for n, line in enumerate(fh, start=2):
+            if not line.startswith(b"##"):
+                if not line.startswith(b"#CHROM"):
                     raise InputError(str(path), "expected the '#CHROM POS ID REF ALT ...' header line after the "
                                                 "'##' meta lines", line=n)
                 break
