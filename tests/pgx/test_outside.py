@@ -52,10 +52,16 @@ def test_outside_call_overrides_vcf_gene_with_a_warning(tmp_path):
 @pytest.mark.parametrize("text,msg", [
     ("NOTAGENE\t*1/*1\n", "unknown gene"),
     ("CYP2D6\n", "expected a diplotype"),
-    ("CYP2D6\t\t\tlots\n", "not a number"),
-    ("CYP2D6\t*1/*1\nCYP2D6\t*1/*2\n", "given twice"),
 ])
 def test_bad_outside_call_lines_name_the_line(tmp_path, text, msg):
     with pytest.raises(InputError, match=msg) as exc:
         parse_outside_calls(_tsv(tmp_path, text), load_definitions())
     assert "oc.tsv:" in str(exc.value)
+
+
+def test_non_numeric_activity_score_is_an_error_of_that_gene_only(tmp_path):
+    defs = load_definitions()
+    oc = parse_outside_calls(_tsv(tmp_path, "CYP2D6\t\t\tlots\nHLA-B\t*15:02/*57:01\n"), defs)
+    gc = outside_gene_call(oc["CYP2D6"], defs.genes["CYP2D6"])
+    assert gc.status == "not_called" and "not a number" in gc.warnings[0] and "lots" not in gc.warnings[0]
+    assert outside_gene_call(oc["HLA-B"], defs.genes["HLA-B"]).status == "outside_call"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import logging
 import os
 import tempfile
 import warnings
@@ -25,7 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ehrgen.errors import InputError
+from ehrgen.ingest import vcf_checks
 from ehrgen.pgx.definitions import Definitions
+
+log = logging.getLogger(__name__)
 
 MISSING, UNDOC, PARTIAL, ABSENT = -1, -2, -3, -9
 
@@ -168,20 +172,45 @@ def read_genotypes(path: Path | str, definitions: Definitions, samples: list[str
                    genes: list[str] | None = None) -> GenotypeBatch:
     """Read every definition position of `genes` for `samples` (default: all) in one pass over the file."""
     messages: list[str] = []
+    notes: list[str] = []  # said on stderr as well as kept in the calls: how the file had to be read
     try:
         with _htslib_messages(messages), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # cyvcf2 warns on empty regions: not an error here
-            batch = _read_genotypes(path, definitions, samples, genes)
+            try:
+                batch = _read_genotypes(path, definitions, samples, genes, notes=notes)
+            except _IndexDoubt as doubt:
+                # the indexed read found nothing at the PGx positions: a streamed read decides (count check)
+                messages.clear()
+                batch = _read_genotypes(path, definitions, samples, genes, use_index=False, notes=notes)
+                if doubt.hits_needed(batch):
+                    notes.append(f"index {doubt.index} gave no record at the PGx positions but the data has "
+                                 f"{doubt.hits_needed(batch)}: the index does not belong to this file; "
+                                 "the file was streamed instead")
     except InputError as exc:
         if messages and "malformed" in str(exc):
             raise InputError(str(path), f"malformed VCF record: {messages[0].split('] ', 1)[-1]}") from None
         raise
-    batch.warnings += [f"htslib: {m.split('] ', 1)[-1]}" for m in messages[:5]]
+    for note in notes:
+        log.warning("%s: %s", path, note)
+    batch.warnings += notes + [f"htslib: {m.split('] ', 1)[-1]}" for m in messages[:5]]
     return batch
 
 
+class _IndexDoubt(Exception):
+    """The indexed read hit no PGx position: maybe a wrong index, maybe no PGx data. Stream to find out."""
+
+    def __init__(self, index: str) -> None:
+        super().__init__(index)
+        self.index = index
+
+    @staticmethod
+    def hits_needed(batch: GenotypeBatch) -> int:
+        return batch.__dict__.get("_hits", 0)
+
+
 def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[str] | None,
-                    genes: list[str] | None) -> GenotypeBatch:
+                    genes: list[str] | None, use_index: bool = True, notes: list[str] | None = None
+                    ) -> GenotypeBatch:
     from cyvcf2 import VCF  # imported here: cyvcf2 import is the slow part of start-up
 
     path = Path(path)
@@ -229,7 +258,20 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
     batch_warnings: list[str] = []
 
     contig_names = {norm_chrom(c): c for c in (vcf.seqnames or [])}
-    if _index_exists(path) and contig_names:
+    site_log = vcf_checks.SiteLog(str(path))
+    on_pgx_chroms = hits = 0
+    indexed = False
+    if use_index and _index_exists(path):
+        problem = vcf_checks.index_problem(path, raw_header)
+        if problem:  # checked before htslib touches it: a foreign index can crash the process
+            (notes if notes is not None else batch_warnings).append(f"{problem}; the file was streamed instead")
+            use_index = False
+            vcf.close()
+            vcf = VCF(str(path), gts012=False, lazy=True, threads=1)
+            if samples:
+                vcf.set_samples(samples)
+    if use_index and _index_exists(path) and contig_names:
+        indexed = True
         def regions():
             for c, plist in sorted_pos.items():
                 name = contig_names.get(c)
@@ -246,6 +288,7 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
             by_pos = sites.get(chrom)
             if by_pos is None:
                 continue
+            on_pgx_chroms += 1
             pos = rec.POS
             alts = rec.ALT
             # a gVCF reference block, or a monomorphic (ALT '.') site: reference calls for what it covers
@@ -254,6 +297,8 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
                 lo, hi = bisect_left(plist, pos), bisect_right(plist, rec.end)
                 if lo == hi:
                     continue
+                hits += 1
+                vcf_checks.check_genotypes(str(path), rec, _gt_array(rec, reorder), chosen, chrom)
                 _apply_block(rec, plist[lo:hi], by_pos, out, seen, block_filled, reorder)
                 continue
             if pos not in by_pos:
@@ -267,6 +312,11 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
                                 f"position {p}: a record at {chrom}:{pos} overlaps it without starting there; "
                                 "normalise the VCF (bcftools norm -f GRCh38) so it can be matched")
                 continue
+            hits += 1
+            gt_checked = _gt_array(rec, reorder)
+            vcf_checks.check_genotypes(str(path), rec, gt_checked, chosen, chrom)
+            if site_log.is_duplicate(rec, chrom, gt_checked, chosen):
+                continue
             for s in by_pos[pos]:
                 pdef = definitions.genes[s.gene].positions[s.index]
                 ref_mismatch[1] += 1
@@ -278,15 +328,20 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
             raise
         raise InputError(str(path), f"malformed VCF record ({exc})") from None
 
-    if ref_mismatch[1] >= 5 and ref_mismatch[0] / ref_mismatch[1] > 0.5:
-        raise InputError(str(path), f"REF bases disagree with GRCh38 at {ref_mismatch[0]} of {ref_mismatch[1]} "
-                                    "PGx positions: the file is probably not GRCh38")
+    if indexed and hits == 0:
+        raise _IndexDoubt(Path(str(path) + (".tbi" if os.path.exists(str(path) + ".tbi") else ".csi")).name)
+    wrong_build = vcf_checks.build_problem(on_pgx_chroms, hits, ref_mismatch[1], ref_mismatch[0])
+    if wrong_build:
+        raise InputError(str(path), wrong_build)
+    batch_warnings += site_log.warnings
     for g in gene_names:
         gd = definitions.genes[g]
         for i, pdef in enumerate(gd.positions):
             if (g, i) not in seen and (g, i) not in block_filled:
                 out[g].file_missing.setdefault(i, "not in file")
-    return GenotypeBatch(path=str(path), samples=chosen, genes=out, warnings=batch_warnings)
+    batch = GenotypeBatch(path=str(path), samples=chosen, genes=out, warnings=batch_warnings)
+    batch.__dict__["_hits"] = hits  # for the index count check in read_genotypes
+    return batch
 
 
 def _gt_array(rec, reorder):
@@ -359,21 +414,18 @@ def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder
     # a second record at the same position (split multi-allelic): join the non-reference alleles
     o1, o2 = gg.a1[:, i].copy(), gg.a2[:, i].copy()
     for j in range(len(a1)):
-        old, new = [o1[j], o2[j]], [a1[j], a2[j]]
-        if MISSING in old or MISSING in new:
+        old, new = (int(o1[j]), int(o2[j])), (int(a1[j]), int(a2[j]))
+        if MISSING in old or MISSING in new or PARTIAL in old or PARTIAL in new:
             gg.a1[j, i] = gg.a2[j, i] = MISSING
             continue
-        nonref = [x for x in old + new if x not in (0, ABSENT)]
-        haploid = ABSENT in old
-        slots = 1 if haploid else 2
-        if len(nonref) > slots:
+        both_phased = bool(gg.phased[j, i] and phased[j])
+        merged = vcf_checks.merge_split(old, new, both_phased, ABSENT)
+        if merged is None:
             gg.a1[j, i] = gg.a2[j, i] = MISSING
             gg.warnings.append(f"position {pdef.pos}: more alleles than the ploidy across split records")
             continue
-        merged = nonref + [0] * (slots - len(nonref))
-        gg.a1[j, i] = merged[0]
-        gg.a2[j, i] = merged[1] if slots == 2 else ABSENT
-        gg.phased[j, i] = gg.phased[j, i] and phased[j]
+        gg.a1[j, i], gg.a2[j, i] = merged
+        gg.phased[j, i] = both_phased
 
 
 def _apply_block(rec, positions: list[int], by_pos, out, seen, block_filled, reorder) -> None:
