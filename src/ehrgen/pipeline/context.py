@@ -77,7 +77,8 @@ def _load_merged(folder: Path) -> ClinicalData:
     data = ClinicalData()
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if any(f.is_file() for f in sub.iterdir()):
-            data.update(load_clinical(sub))
+            data.update(load_clinical(sub, check_references=False))
+    data.check_references()  # across batches: a later batch may hold the patient an earlier one links to
     return data
 
 

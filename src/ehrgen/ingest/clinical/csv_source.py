@@ -181,6 +181,7 @@ def _medication_row(row: dict[str, object], data: ClinicalData, file: str, where
             codes=med_codes,
             order_id=_value(row, "order_id") or None,
             authored=_date(row, "date"),
+            origin=(file, where),
         )
     )
 

@@ -250,6 +250,14 @@ def _collect_context(items: list[tuple[str, Any, str | None]]) -> _Context:
     return ctx
 
 
+def _is_fhir_type(kind: str) -> bool:
+    try:
+        get_fhir_model_class(kind)
+    except (KeyError, ValueError, AttributeError, ImportError):
+        return False
+    return True
+
+
 def _read_items(items: list[tuple[str, Any, str | None]], data: ClinicalData, file: str) -> None:
     ctx = _collect_context(items)
     for where, res, _ in items:
@@ -258,6 +266,9 @@ def _read_items(items: list[tuple[str, Any, str | None]], data: ClinicalData, fi
             continue
         kind = res["resourceType"]
         if kind not in READ_TYPES:
+            if not _is_fhir_type(kind):  # a typo ('Patinet') must not make a patient disappear unnoticed
+                data.errors.append(ClinicalError(file, where, "resourceType",
+                                                 "not a FHIR R4 resource type; entry skipped"))
             continue
         ident = f"({kind}/{res['id']})" if isinstance(res.get("id"), str) else f"({kind})"
         label = f"{where} {ident}" if where else ident
@@ -267,10 +278,11 @@ def _read_items(items: list[tuple[str, Any, str | None]], data: ClinicalData, fi
             model = _validate(res)
             if kind == "Patient":
                 _patient(model, data)
-            elif kind == "MedicationRequest":
-                _medication_request(model, data, ctx)
-            elif kind == "MedicationStatement":
-                _medication_statement(model, data, ctx)
+            elif kind in ("MedicationRequest", "MedicationStatement"):
+                n_before = len(data.medications)
+                (_medication_request if kind == "MedicationRequest" else _medication_statement)(model, data, ctx)
+                for med in data.medications[n_before:]:
+                    med.origin = (file, label)
             elif kind == "Consent":
                 _consent(model, data, ctx, f"{file}:{label}")
             elif kind == "Specimen":

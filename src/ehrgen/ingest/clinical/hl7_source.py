@@ -303,6 +303,7 @@ def read_message(text: str, data: ClinicalData, file: str, index: int) -> None:
             n_orders += 1
             try:
                 med = medication_from_order(orc, seg, f"{msg_type}^{event}", patient.id, enc, fallback)
+                med.origin = (file, f"{where} {seg.name} segment {position}")
                 data.add_medication(med, _sortable(_first(orc, 9), enc) or as_of)  # type: ignore[arg-type]
             except _FieldError as exc:
                 error(f"{where} {seg.name} segment {position}", exc.field, exc.message)
@@ -310,17 +311,39 @@ def read_message(text: str, data: ClinicalData, file: str, index: int) -> None:
         error(f"{where} {order_seg_name}", order_seg_name, f"no {order_seg_name} segment: the order names no drug")
 
 
+def truncated_end(raw: bytes) -> str | None:
+    """Why the file's last message looks cut off, or None: an MLLP frame opened but never closed, or the
+    last segment without a terminator (a field cut mid-value, e.g. half an MRN, would be read as a value)."""
+    body = raw.rstrip(b" \t")
+    if not body.strip():
+        return None
+    if b"\x0b" in body:
+        if body.rfind(b"\x0b") > body.rfind(b"\x1c"):
+            return "file ends inside an MLLP frame (no end block)"
+        return None
+    if not body.endswith((b"\r", b"\n")):
+        return "file ends inside a segment (no segment terminator)"
+    return None
+
+
 def read_hl7_file(path: Path) -> ClinicalData:
     """Read every message in an HL7 v2 file. Never raises on bad content; problems are in .errors."""
     path = Path(path)
     file = str(path)
     data = ClinicalData()
-    messages, stray = split_messages(decode(path.read_bytes()))
+    raw = path.read_bytes()
+    messages, stray = split_messages(decode(raw))
+    cut = truncated_end(raw)
     if stray:
         data.errors.append(ClinicalError(file, "before message 1", "", "text before the first MSH segment ignored"))
     if not messages:
         data.errors.append(ClinicalError(file, "", "MSH", "no HL7 v2 message found (expected segments starting with MSH)"))
     for index, text in enumerate(messages, start=1):
+        if cut and index == len(messages):
+            last = [s for s in text.split("\r") if s.strip()][-1][:3]
+            data.errors.append(ClinicalError(file, f"message {index} segment {last}", "",
+                                             f"{cut}: the message looks truncated inside a field; message skipped"))
+            continue
         read_message(text, data, file, index)
     log.info("read %s: %d messages, %s", path.name, len(messages), data.summary())
     return data

@@ -59,11 +59,12 @@ def read_clinical_file(path: Path) -> ClinicalData:
     return reader(path)
 
 
-def load_clinical(path: Path) -> ClinicalData:
+def load_clinical(path: Path, check_references: bool = True) -> ClinicalData:
     """Read a folder (patients/samples/consent/medications .csv, *.hl7, *.json, *.ndjson) or one file.
 
     Later files update earlier ones (see ClinicalData.update). Bad records are in .errors; raises
-    InputError only when the path cannot be read at all.
+    InputError only when the path cannot be read at all. `check_references`: links and orders that name
+    no known patient are errors (off when the caller merges several folders and checks the result).
     """
     path = Path(path)
     if not path.exists():
@@ -77,5 +78,7 @@ def load_clinical(path: Path) -> ClinicalData:
             data.errors.append(ClinicalError(str(file), "", "", f"cannot be read ({type(exc).__name__})"))
     if path.is_dir() and not files:
         data.errors.append(ClinicalError(str(path), "", "", "no clinical files (*.csv, *.hl7, *.json, *.ndjson) in folder"))
+    if check_references:
+        data.check_references()
     log.info("clinical data from %d file(s): %s", len(files), data.summary())
     return data

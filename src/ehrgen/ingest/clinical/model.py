@@ -66,6 +66,8 @@ class Medication:
     codes: list[tuple[str, str]] = field(default_factory=list)  # (system, code); RXNORM_SYSTEM, ATC_SYSTEM or as given
     order_id: str | None = None
     authored: date | None = None
+    # where it was read (file, location): to name the record when it turns out to be unusable
+    origin: tuple[str, str] = field(default=("", ""), compare=False, repr=False)
 
     def code(self, system: str) -> str | None:
         """The first code in `system`, if any."""
@@ -195,6 +197,34 @@ class ClinicalData:
         out._order_as_of = dict(self._order_as_of)
         out.update(other)
         return out
+
+    def check_references(self) -> int:
+        """Referential integrity, once everything is read: a sample linked to a patient with no patient
+        record, or an order for such a patient, is an error naming its record, and is left out (a sample
+        linked to the wrong patient would lose that patient's alerts without a word). Returns the count."""
+        if not self.patients and not self.links and not self.medications:
+            return 0
+        before = len(self.errors)
+        for sample_id, patient_id in list(self.links.items()):
+            if patient_id not in self.patients:
+                file, location = self._link_source.get(sample_id, ("", ""))
+                self.errors.append(ClinicalError(
+                    file, location, "patient_id",
+                    "sample is linked to a patient with no patient record (patients file, ADT PID or FHIR "
+                    "Patient); link rejected"))
+                del self.links[sample_id]
+        kept: list[Medication] = []
+        for med in self.medications:
+            if med.patient_id in self.patients:
+                kept.append(med)
+                continue
+            file, location = med.origin
+            self.errors.append(ClinicalError(file, location, "patient_id",
+                                             "medication order for a patient with no patient record; order rejected"))
+        if len(kept) != len(self.medications):
+            self.medications = kept
+            self._order_index = {self._order_key(m): i for i, m in enumerate(kept) if m.order_id is not None}
+        return len(self.errors) - before
 
     # --- queries ------------------------------------------------------------------------------------
     def has_consent(self, patient_id: str) -> bool:
