@@ -84,11 +84,15 @@ def publish(outcomes: list[SampleOutcome], title: str, key_prefix: str, extra: s
     rows = [{"sample": o.sample, "status": o.status, "stage": o.stage, "actionable": o.actionable,
              "delivered": o.delivered, "reason": o.reason} for o in outcomes]
     lines = [f"# {title}", "", f"**{s['state']}**: {s['samples']} sample(s), {s['failed']} failed, "
-             f"{s['actionable']} actionable finding(s).", "", "| status | samples |", "|---|---|"]
+             f"{s['actionable']} actionable finding(s), {s.get('rejected_records', 0)} input record(s) rejected.",
+             "", "| status | samples |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in s["by_status"].items()]
     failed = [o for o in outcomes if o.failed]
     if failed:
         lines += ["", "## Failed", ""] + [f"- `{o.sample}` at {o.stage}: {o.reason}" for o in failed]
+    rejected = [o for o in outcomes if o.is_record]
+    if rejected:
+        lines += ["", "## Rejected input records", ""] + [f"- `{o.sample}`: {o.reason}" for o in rejected]
     if extra:
         lines += ["", extra]
     try:
@@ -103,8 +107,11 @@ def final_state(summary: dict[str, Any]) -> State:
     """Completed when every sample went through; Completed named 'Partially Failed' when some failed (the
     flow still finished and delivered the rest); Failed when every sample failed."""
     msg = f"{summary['failed']} of {summary['samples']} sample(s) failed"
+    if summary.get("rejected_records"):
+        msg += f", {summary['rejected_records']} input record(s) rejected"
     if summary["failed"] == 0:
-        return Completed(message=f"{summary['samples']} sample(s) processed", data=summary)
+        rejected = f"; {summary['rejected_records']} input record(s) rejected" if summary.get("rejected_records") else ""
+        return Completed(message=f"{summary['samples']} sample(s) processed{rejected}", data=summary)
     if summary["failed"] < summary["samples"]:
         return Completed(name=PARTIAL, message=f"partially failed: {msg}", data=summary)
     return Failed(message=msg, data=summary)

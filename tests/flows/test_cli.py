@@ -7,9 +7,9 @@ from typer.testing import CliRunner
 from ehrgen.cli.main import app
 
 
-def test_run_cli_exit_0_with_one_failed_sample(prefect_server, sample_data, tmp_path):
+def test_run_cli_exit_3_with_one_failed_sample(prefect_server, sample_data, tmp_path):
     res = CliRunner().invoke(app, ["run", str(sample_data), "--work", str(tmp_path / "w")])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 3, res.output  # completed, with one bad input (README "Exit codes")
     assert "Partially Failed" in res.output and "S017" in res.output and "failed" in res.output
     outbox = tmp_path / "w" / "outbox"
     assert len(list(outbox.glob("*.bundle.json"))) == 22

@@ -29,8 +29,9 @@ def test_pack_splits_big_files_and_groups_small_ones():
 
 
 def test_manifest_row_without_vcf_is_reported_not_fatal(tmp_path, sample_data):
-    (tmp_path / "manifest.csv").write_text("sample_id,patient_id,vcf\nS001,P001,%s\nS002,P002,\n"
-                                           % (sample_data / "vcf" / "S001.vcf"))
+    (tmp_path / "clinical").mkdir()
+    (tmp_path / "S001.vcf").write_bytes((sample_data / "vcf" / "S001.vcf").read_bytes())
+    (tmp_path / "manifest.csv").write_text("sample_id,patient_id,vcf\nS001,P001,S001.vcf\nS002,P002,\n")
     p = plan(tmp_path)
     assert p.n_files == 1 and len(p.errors) == 1 and ":3:" in p.errors[0]
 

@@ -104,6 +104,10 @@ def register(app: typer.Typer) -> None:
         box = outbox or (work / "outbox" if not (fhir or mllp) else None)
         err_console.print(f"{state.name}: {state.message}. Work dir {work}"
                           + (f", outbox {box}" if box else ""), highlight=False)
-        if not outcomes or (state.is_failed() and not any(not o.failed for o in outcomes)):
-            # nothing could be processed at all: the run itself did not work
-            raise typer.Exit(code=1)
+        from ehrgen.pipeline.outcome import exit_code, summarise
+
+        # exit codes (README "Exit codes"): 0 all went through; 3 completed with failed samples or rejected
+        # input records; 1 nothing went through; 2 unusable input before the run (one_line_errors)
+        code = exit_code(summarise(outcomes))
+        if code:
+            raise typer.Exit(code=code)

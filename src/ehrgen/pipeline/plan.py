@@ -3,11 +3,16 @@
 Input folder layout (as sample_data/): `manifest.csv` (sample_id, patient_id, vcf, outside_calls; paths
 relative to the folder) and `clinical/`. Without a manifest every *.vcf, *.vcf.gz, *.bcf in the folder
 (or its vcf/ subfolder) is planned for all its samples, with patients found through the clinical links.
+
+Manifest rows are checked before anything is read: a path that leaves the input folder (`../`, absolute) is
+refused, never opened; a sample listed twice is planned once when the rows agree and refused (both rows)
+when they name different patients or files. A missing clinical folder stops the run with one message.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,17 +63,31 @@ class Plan:
     chunks: list[Chunk]
     clinical: str | None  # folder or file for ehrgen.ingest.load_clinical
     errors: list[str] = field(default_factory=list)  # manifest rows that could not be planned (one line each)
+    warnings: list[str] = field(default_factory=list)  # rows planned with a remark (a repeated identical row)
 
     @property
     def n_files(self) -> int:
         return sum(len(c.jobs) for c in self.chunks)
 
 
-def read_manifest(path: Path) -> tuple[list[VcfJob], list[str]]:
-    """VCF jobs in manifest order (one per distinct VCF); rows naming a missing VCF are reported, not fatal."""
+def inside(base: Path, relative: str) -> Path | None:
+    """`base/relative` when it stays inside `base` (checked on the text: no '..' escape, not absolute), else
+    None. Symbolic links the operator placed inside the folder are followed as usual."""
+    if not relative or os.path.isabs(relative) or relative.startswith("~"):
+        return None
+    joined = os.path.normpath(os.path.join(str(base), relative))
+    root = os.path.normpath(str(base))
+    if os.path.commonpath([root, joined]) != root:
+        return None
+    return Path(joined).resolve()
+
+
+def read_manifest(path: Path, warnings: list[str] | None = None) -> tuple[list[VcfJob], list[str]]:
+    """VCF jobs in manifest order (one per distinct VCF); bad rows are reported (one line each), not fatal."""
     base = path.parent
-    jobs: dict[str, VcfJob] = {}
     errors: list[str] = []
+    rows: dict[str, tuple[int, str, SampleJob]] = {}  # sample -> (line, vcf, job)
+    refused: set[str] = set()
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
@@ -81,10 +100,35 @@ def read_manifest(path: Path) -> tuple[list[VcfJob], list[str]]:
                 errors.append(f"{path.name}:{line}: sample_id and vcf are required")
                 continue
             outside = (row.get("outside_calls") or "").strip()
-            vpath = (base / vcf).resolve()
-            job = jobs.setdefault(str(vpath), VcfJob(str(vpath), []))
-            job.samples.append(SampleJob(sample, (row.get("patient_id") or "").strip() or None,
-                                         str((base / outside).resolve()) if outside else None))
+            vpath = inside(base, vcf)
+            if vpath is None:
+                errors.append(f"{path.name}:{line}: vcf: path leaves the input folder (expected a path inside "
+                              f"{base.name}/); row refused, file not opened")
+                continue
+            opath = inside(base, outside) if outside else None
+            if outside and opath is None:
+                errors.append(f"{path.name}:{line}: outside_calls: path leaves the input folder; row refused")
+                continue
+            job = SampleJob(sample, (row.get("patient_id") or "").strip() or None, str(opath) if opath else None)
+            if sample in refused:
+                errors.append(f"{path.name}:{line}: sample_id: sample listed again; refused")
+                continue
+            if sample in rows:
+                first_line, first_vcf, first_job = rows[sample]
+                if (first_vcf, first_job) == (str(vpath), job):
+                    if warnings is not None:
+                        warnings.append(f"{path.name}:{line}: sample_id: same row as line {first_line}; "
+                                        "planned once")
+                    continue
+                errors.append(f"{path.name}:{line}: sample_id: sample already listed at line {first_line} with a "
+                              "different patient or file; both rows refused")
+                del rows[sample]
+                refused.add(sample)
+                continue
+            rows[sample] = (line, str(vpath), job)
+    jobs: dict[str, VcfJob] = {}
+    for _line, vcf_path, job in rows.values():
+        jobs.setdefault(vcf_path, VcfJob(vcf_path, [])).samples.append(job)
     return list(jobs.values()), errors
 
 
@@ -121,11 +165,16 @@ def plan(input_dir: Path | str, chunk_size: int = DEFAULT_CHUNK, clinical: Path 
     if not folder.is_dir():
         raise InputError(str(folder), "expected a folder with manifest.csv and/or VCF files")
     errors: list[str] = []
+    warnings: list[str] = []
     if (folder / MANIFEST).is_file():
-        jobs, errors = read_manifest(folder / MANIFEST)
+        jobs, errors = read_manifest(folder / MANIFEST, warnings)
     else:
         jobs = scan_vcfs(folder)
     if not jobs and not errors:
         raise InputError(str(folder), "no manifest.csv and no VCF files (*.vcf, *.vcf.gz, *.bcf) found")
     clin = Path(clinical) if clinical else folder / "clinical"
-    return Plan(str(folder.resolve()), pack(jobs, chunk_size), str(clin.resolve()) if clin.exists() else None, errors)
+    if not clin.exists():
+        # one message instead of a "no patient" failure per sample
+        raise InputError(str(clin), "clinical data not found: expected a clinical/ folder (patients, samples, "
+                                    "consent, medications) in the input folder, or --clinical PATH")
+    return Plan(str(folder.resolve()), pack(jobs, chunk_size), str(clin.resolve()), errors, warnings)

@@ -179,7 +179,12 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
     rules used (what re-interpretation diffs against)."""
     dirs = cfg.dirs
     dirs.root.mkdir(parents=True, exist_ok=True)
-    rs = _context(cfg).ruleset
+    ctx = _context(cfg)
+    rs = ctx.ruleset
+    if not any(o.is_record for o in outcomes):  # in place: the caller's summary and artifact list them too
+        from ehrgen.pipeline.outcome import rejected_records
+
+        outcomes.extend(rejected_records(ctx.clinical.errors))
     if rs.path is not None:
         atomic_write_text(dirs.root / RULES_SNAPSHOT, Path(rs.path).read_text(encoding="utf-8"))
     meta = {"input_dir": input_dir, "clinical": cfg.clinical, "clinical_merge": cfg.clinical_merge,
