@@ -108,10 +108,14 @@ def screen(rec: Recommendation, calls: Any, ruleset: RuleSet | None = None) -> R
     """
     from ehrgen.rules.engine import interpret  # late: the engine calls this module
 
-    if rec.alternatives_screened or not rec.alternative_options:
+    if rec.alternatives_screened:
+        return rec
+    start = rec.alternative_options or [  # a record from before the reviewed table: check its names the same way
+        {"drug": a, "condition": "", "note": "", "offered": True, "reason": ""} for a in rec.alternatives]
+    if not start:
         return replace(rec, alternatives_screened=True)
     options, offered = [], []
-    for opt in rec.alternative_options:
+    for opt in start:
         opt = dict(opt)
         if opt.get("offered", True):
             theirs = interpret(calls, rec.patient, [opt["drug"]], source="both", ruleset=ruleset, screen_alternatives=False)
@@ -144,7 +148,7 @@ def option_phrases(rec: Recommendation, offered: bool = True) -> list[str]:
 def alternatives_text(rec: Recommendation) -> str:
     """One sentence for FHIR / HL7 / reports: what may be offered, what was withheld and why, or that none is named."""
     parts = []
-    offered = option_phrases(rec, True)
+    offered = option_phrases(rec, True) if rec.alternative_options else list(rec.alternatives)
     if offered:
         parts.append("Alternatives named by the guideline: " + "; ".join(offered) + ".")
     withheld = option_phrases(rec, False)

@@ -338,7 +338,7 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
                 r.actionable = False
     if screen_alternatives:
         from ehrgen.rules.alternatives import screen
-        recs = [screen(r, calls, rs) if r.alternative_options else r for r in recs]
+        recs = [screen(r, calls, rs) for r in recs]
     recs.sort(key=lambda r: (ALERT_ORDER.get(r.alert, 9), r.drug, r.source, r.guideline_id, r.population or ""))
     return recs
 

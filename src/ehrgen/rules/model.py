@@ -62,6 +62,10 @@ class Recommendation:
     # set when the guideline exists but is not in this rule set (newer than the pinned guideline data)
     not_in_ruleset: bool = False
 
+    def __post_init__(self) -> None:
+        # derived from the guideline's own term, so every producer (engine, hand-built, older JSON) agrees
+        self.strength_graded = (self.strength or "").strip().lower() not in ("", "n/a", "na", "unspecified")
+
     def row(self) -> dict[str, str]:
         return {
             "patient": self.patient,
