@@ -4,7 +4,13 @@
 Source: the pinned guideline annotations (guidelines-2.12.0/*.json, CPIC and DPWG via PharmGKB/ClinPGx),
 the CPIC level A/B pairs (for the cpicpgx.org guideline page), rules/curated_rules.jsonl (hand-written
 rules for guidelines whose annotation has no lookup table, e.g. CPIC warfarin's dosing algorithm) and
-mappings/drugs.tsv (vocabulary for alternatives named in the text).
+rules/alternatives.tsv (the reviewed alternatives, joined by recommendation id and drug; never mined from prose).
+
+The build fails (exit 1) when a reviewed alternative breaks an invariant (ehrgen.rules.alternatives.violations:
+an offered drug is itself avoid / use-alternative / test-first for the same result, or has a dose rule for it but
+no condition, or the guideline says it is not an alternative), when a table row matches no recommendation, or when
+the recommendation text rules a drug out ("X is not an alternative", "do not select X", "a non-X opioid") and the
+table offers it or lacks the not_offered row.
 
 The action class is text-mined from the recommendation html (first action phrase wins, see ACTION_PATTERNS)
 and must be reviewed: the script prints counts per class and the hand spot-checks in SPOT_CHECKS, and
@@ -31,12 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ehrgen.paths import reference_dir  # noqa: E402
-from ehrgen.rules.ruleset import RULE_COLUMNS, alert_for, normalise_key_value  # noqa: E402
+from ehrgen.rules.alternatives import violations  # noqa: E402
+from ehrgen.rules.ruleset import RULE_COLUMNS, Rule, alert_for, normalise_key_value  # noqa: E402
 from ehrgen.rules.summary import summarise  # noqa: E402
 
 GUIDELINES_DIR = "guidelines-2.12.0"
 DATA_VERSION = "2.12.0"
-BUILD = 2  # bump when the generator's logic or curated inputs change
+BUILD = 3  # bump when the generator's logic or curated inputs change (3: reviewed alternatives table)
 
 # (action, regex). For each recommendation the class whose pattern matches EARLIEST in the primary text
 # wins, because guidelines lead with the main advice ("Avoid X ... if unavoidable, reduce dose").
@@ -196,36 +203,100 @@ def dose_percent(text: str, action: str) -> tuple[int | None, str]:
     return None, ""
 
 
-_NEGATED = re.compile(r"not (a |an |suitable )*alternatives?|^for [a-z ]+ and [a-z ]+,|recommendation for|:$|\brisk\b|same applies|recommended to determine|not considered|\balso\b|increased risk|cyp\w+ inhibitor|inducer|do not (select|use|choose)|also metaboli[sz]ed|\bavoid\b|should not|"
-                      r"is not recommended|contra-?indicated", re.I)
+# Phrases by which a recommendation rules a drug OUT. Used only as a safety net over the reviewed table (a drug
+# named this way must have a not_offered row and is never offered); never to offer anything.
+_RULED_OUT = [
+    re.compile(r"\b([a-z]+) is (?:therefore )?not an alternative", re.I),
+    re.compile(r"\b([a-z]+) and ([a-z]+) are not (?:suitable )?alternatives", re.I),
+    re.compile(r"\bdo not (?:select|choose) ([a-z]+)", re.I),
+    re.compile(r"\bnon-([a-z]+)(?: (?:or|and) non-([a-z]+))? opioid", re.I),
+]
 
 
-def alternatives(text: str, drug: str, vocabulary: list[str]) -> list[str]:
-    """Drug names the text offers instead, skipping sentences that rule a drug out."""
-    found: list[str] = []
-    for sentence in re.split(r"(?<=[.;])\s+|\n", text):
-        low = sentence.lower()
-        if _NEGATED.search(low):
+def ruled_out(text: str, drugs: set[str]) -> set[str]:
+    """Drug names the text says are not alternatives (only names of drugs that have rules)."""
+    out: set[str] = set()
+    for rx in _RULED_OUT:
+        for m in rx.finditer(text):
+            out |= {g.lower() for g in m.groups() if g and g.lower() in drugs}
+    return out
+
+
+ALT_COLUMNS = ("recommendation_id", "source", "drug", "lookup", "population", "kind", "alternative", "condition", "note")
+
+
+def load_alternatives(path: Path) -> list[dict[str, str]]:
+    """rules/alternatives.tsv rows (reviewed); bad rows stop the build with file:line."""
+    rows = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header_seen = False
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
             continue
-        for name in vocabulary:
-            if name != drug and name not in found and re.search(rf"(?<![a-z-]){re.escape(name)}(?![a-z])", low):
-                found.append(name)
-    return found
+        values = line.split("\t")
+        if not header_seen:
+            if tuple(values) != ALT_COLUMNS:
+                raise SystemExit(f"{path}:{n}: header must be {ALT_COLUMNS}")
+            header_seen = True
+            continue
+        if len(values) != len(ALT_COLUMNS):
+            raise SystemExit(f"{path}:{n}: expected {len(ALT_COLUMNS)} tab-separated fields, got {len(values)}")
+        row = dict(zip(ALT_COLUMNS, values))
+        if not row["recommendation_id"].startswith("PA"):
+            raise SystemExit(f"{path}:{n}: every row must cite its recommendation id (PA...), got {row['recommendation_id']!r}")
+        if row["kind"] not in ("offer", "not_offered", "none_named"):
+            raise SystemExit(f"{path}:{n}: kind must be offer, not_offered or none_named")
+        if row["kind"] != "none_named" and not row["alternative"]:
+            raise SystemExit(f"{path}:{n}: {row['kind']} needs an alternative")
+        row["_line"] = str(n)
+        rows.append(row)
+    return rows
 
 
-def _load_vocabulary(ref: Path) -> list[str]:
-    names: set[str] = set()
-    drugs_tsv = ROOT / "mappings" / "drugs.tsv"
-    if drugs_tsv.is_file():
-        lines = [ln for ln in drugs_tsv.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
-        names |= {r["name"] for r in csv.DictReader(lines, delimiter="\t")}
-    with (ref / "cpic" / "cpic_pairs_from_pypgx0.27.0.csv").open(encoding="utf-8") as fh:
-        names |= {r["Drug"].strip().lower() for r in csv.DictReader(fh) if "/" not in r["Drug"]}
-    extra = ROOT / "rules" / "alternative_terms.txt"
-    if extra.is_file():
-        names |= {ln.strip().lower() for ln in extra.read_text(encoding="utf-8").splitlines()
-                  if ln.strip() and not ln.startswith("#")}
-    return sorted((n for n in names if len(n) > 3), key=lambda n: (-len(n), n))
+def apply_alternatives(rules: list[dict[str, str]], rows: list[dict[str, str]], texts: dict[str, str],
+                       path: Path) -> list[str]:
+    """Join the reviewed rows into the rules; returns the problems found (the build fails on any)."""
+    by_key = {(r["rule_id"].split("/")[0], r["drug"]): r for r in rules}
+    problems: list[str] = []
+    offers: dict[str, list[str]] = {}
+    conditions: dict[str, dict[str, str]] = {}
+    notes: dict[str, dict[str, str]] = {}
+    none_note: dict[str, str] = {}
+    not_alt: dict[str, list[str]] = {}
+    for row in rows:
+        where = f"{path.name}:{row['_line']}"
+        rule = by_key.get((row["recommendation_id"], row["drug"]))
+        if rule is None:
+            problems.append(f"{where}: no rule for recommendation {row['recommendation_id']} and drug {row['drug']}")
+            continue
+        if rule["source"] != row["source"] or json.loads(rule["lookup"]) != {
+                g: normalise_key_value(v)[0] for g, v in json.loads(row["lookup"]).items()}:
+            problems.append(f"{where}: source/lookup differ from the recommendation ({rule['source']} {rule['lookup']})")
+        rid = rule["rule_id"]
+        if row["kind"] == "offer":
+            offers.setdefault(rid, []).append(row["alternative"])
+            if row["condition"]:
+                conditions.setdefault(rid, {})[row["alternative"]] = row["condition"]
+            if row["note"]:
+                notes.setdefault(rid, {})[row["alternative"]] = row["note"]
+        elif row["kind"] == "not_offered":
+            not_alt.setdefault(rid, []).append(row["alternative"])
+        else:
+            note = row["note"]
+            none_note[rid] = note[:1].upper() + note[1:]
+    drugs = {r["drug"] for r in rules}
+    for r in rules:
+        rid = r["rule_id"]
+        r["alternatives"] = ";".join(offers.get(rid, []))
+        r["alternative_conditions"] = json.dumps(conditions[rid], ensure_ascii=False, sort_keys=True) if rid in conditions else ""
+        r["alternative_notes"] = json.dumps(notes[rid], ensure_ascii=False, sort_keys=True) if rid in notes else ""
+        r["alternatives_note"] = none_note.get(rid, "")
+        r["not_alternatives"] = ";".join(sorted(set(not_alt.get(rid, []))))
+        out = ruled_out(texts.get(rid, ""), drugs) - {r["drug"]}
+        missing = out - set(not_alt.get(rid, []))
+        if missing:
+            problems.append(f"{rid}: the text rules out {sorted(missing)} but {path.name} has no not_offered row")
+    return problems
 
 
 def _cpic_pages(ref: Path) -> dict[str, str]:
@@ -246,7 +317,7 @@ def _record(**kw) -> dict[str, str]:
     return rec
 
 
-def rules_from_guidelines(ref: Path, vocabulary: list[str]) -> list[dict[str, str]]:
+def rules_from_guidelines(ref: Path, texts: dict[str, str] | None = None) -> list[dict[str, str]]:
     pages = _cpic_pages(ref)
     out: list[dict[str, str]] = []
     for f in sorted((ref / GUIDELINES_DIR).glob("*.json")):
@@ -267,8 +338,8 @@ def rules_from_guidelines(ref: Path, vocabulary: list[str]) -> list[dict[str, st
             chems = [c["name"].strip().lower() for c in rec.get("relatedChemicals") or []] or \
                     [c["name"].strip().lower() for c in g.get("relatedChemicals") or []]
             for drug in chems:
-                alts = alternatives(text, drug, vocabulary) if action in ("avoid", "use_alternative") \
-                    or rec.get("alternateDrugAvailable") else []
+                if texts is not None:
+                    texts[f"{rec['id']}/{drug}"] = text
                 population = rec.get("population") or "general"
                 out.append(_record(
                     rule_id=f"{rec['id']}/{drug}",
@@ -287,10 +358,10 @@ def rules_from_guidelines(ref: Path, vocabulary: list[str]) -> list[dict[str, st
                     dose_percent=pct,
                     strength=strength,
                     alert=alert_for(action, strength),
-                    alternatives=";".join(alts),
+                    alternatives="",
                     dosing_information=str(bool(rec.get("dosingInformation"))).lower(),
                     alternate_drug_available=str(bool(rec.get("alternateDrugAvailable"))).lower(),
-                    summary=summarise(action, drug, lookup, population, pct, pct_note, alts),
+                    summary=summarise(action, drug, lookup, population, pct, pct_note),
                     origin=f"{GUIDELINES_DIR}/{f.name}",
                 ))
     return out
@@ -367,7 +438,8 @@ def write(rules: list[dict[str, str]], out: Path, build: int, ref: Path) -> tupl
         f"# content_sha256: {content_hash}",
         f"# source: {GUIDELINES_DIR} ({len(files)} CPIC/DPWG guideline annotation files, sha256 of all {src_hash}); "
         "CPIC content CC0, DPWG via ClinPGx CC BY-SA 4.0",
-        "# source: cpic/cpic_level_A_B_pairs.tsv (cpicpgx.org guideline pages); rules/curated_rules.jsonl",
+        "# source: cpic/cpic_level_A_B_pairs.tsv (cpicpgx.org guideline pages); rules/curated_rules.jsonl; "
+        "rules/alternatives.tsv (reviewed alternatives)",
         f"# rules: {len(rules)}; format: see rules/README.md",
     ]
     out.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
@@ -399,10 +471,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "rules" / "rules.tsv")
     ap.add_argument("--build", type=int, default=BUILD)
     args = ap.parse_args(argv)
-    vocab = _load_vocabulary(args.reference)
-    rules = rules_from_guidelines(args.reference, vocab)
+    texts: dict[str, str] = {}
+    rules = rules_from_guidelines(args.reference, texts)
     rules += rules_from_curated(ROOT / "rules" / "curated_rules.jsonl", args.reference)
     apply_alert_overrides(rules, ROOT / "rules" / "alert_overrides.tsv")
+    alt_path = ROOT / "rules" / "alternatives.tsv"
+    alt_rows = load_alternatives(alt_path)
+    problems = apply_alternatives(rules, alt_rows, texts, alt_path)
+    problems += violations(Rule.from_row(r, "rules.tsv", 0) for r in rules)
+    if problems:
+        for p in problems:
+            print(f"ALTERNATIVES: {p}", file=sys.stderr)
+        print(f"{len(problems)} alternative invariant violation(s): rules.tsv not written", file=sys.stderr)
+        return 1
+    kinds = Counter(r["kind"] for r in alt_rows)
+    print(f"alternatives: {len(alt_rows)} reviewed rows ({dict(sorted(kinds.items()))}); invariant violations: 0")
     ids = Counter(r["rule_id"] for r in rules)
     dupes = [k for k, n in ids.items() if n > 1]
     if dupes:

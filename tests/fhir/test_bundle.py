@@ -72,7 +72,11 @@ def test_structure(bundle):
     assert len(resources(bundle, "Observation", "genotype")) == 4  # 6 genes, 2 without data are plain Observations
     assert len([r for r in resources(bundle, "Observation") if r["code"]["coding"][0]["code"] == "84413-4"]) == 6
     assert len(resources(bundle, "Observation", "therapeutic-implication")) == 2  # simvastatin is not actionable
-    assert len(resources(bundle, "Task", "medication-recommendation")) == 2
+    # clopidogrel (a medication change) is a medication-recommendation; codeine "monitor" has no verified LL4049-4
+    # answer, so it is a follow-up recommendation with ehrgen's own action code: every Task has a code
+    assert len(resources(bundle, "Task", "medication-recommendation")) == 1
+    assert len(resources(bundle, "Task", "followup-recommendation")) == 1
+    assert all(t.get("code", {}).get("coding") for t in resources(bundle, "Task"))
 
 
 def test_fixed_codes_and_required_elements_of_the_profile_summary(bundle, profiles):
@@ -168,9 +172,12 @@ def test_medication_statement_order_goes_to_focus():
     assert task["focus"] == {"reference": "MedicationStatement/ms-9"}
 
 
-def test_codeine_monitor_has_text_only_parts(bundle):
+def test_codeine_monitor_is_a_coded_followup_task(bundle):
     task = [t for t in resources(bundle, "Task") if t["description"].startswith("codeine")][0]
-    assert "code" not in task  # no verified LL4049-4 member for "monitor"
+    # no verified LL4049-4 member for "monitor": never a guessed LOINC answer, but still a code
+    assert task["code"]["coding"][0] == {"system": "https://ehrgen.org/fhir/CodeSystem/pgx-action", "code": "monitor",
+                                         "display": "Monitor the patient closely"}
+    assert P + "followup-recommendation" in task["meta"]["profile"]
     imp = [r for r in resources(bundle, "Observation", "therapeutic-implication")
            if r["code"]["text"].startswith("codeine")][0]
     ti = [c for c in imp["component"] if c["code"]["coding"][0]["code"] == "therapeutic-implication"][0]
@@ -191,6 +198,8 @@ def test_ambiguous_not_called_no_data_outside(bundle):
     assert any("missing" in n["text"] for n in dpyd["note"])
     d6 = genotype(bundle, "CYP2D6")
     assert "Outside call" in d6["method"]["text"]
+    nudt15 = genotype(bundle, "NUDT15")  # no data: not tested, so no method (never "outside call") is claimed
+    assert "method" not in nudt15 and "not tested" in nudt15["component"][-1]["valueString"]
     assert all(c["code"]["coding"][0]["code"] != "62374-4" for c in d6["component"])  # no VCF assembly claim
     report = resources(bundle, "DiagnosticReport")[0]
     assert "DPYD" in report["conclusion"] and "CYP2C9" in report["conclusion"]

@@ -20,6 +20,7 @@ from typing import Any
 from ehrgen.cds.drugs import RXNORM_SYSTEM, MedicationResolver, read_tsv
 from ehrgen.cds.orders import DraftOrder
 from ehrgen.pgx.model import SampleCalls
+from ehrgen.rules.alternatives import screen
 from ehrgen.rules.model import Recommendation
 
 DATA = Path(__file__).with_name("data")
@@ -98,7 +99,8 @@ def _advice_lines(recs: list[Recommendation]) -> list[str]:
         pops = card_text().get("populations", {})
         pop = f" — {pops.get(r.population, r.population)}" if r.population and r.population != "general" else ""
         summary = r.summary.split(" [Population:")[0].strip()
-        lines.append(f"- **{label}**{pop}: {summary}")
+        rid = f" ([{r.recommendation_id}]({r.recommendation_url}))" if r.recommendation_id and r.recommendation_url else ""
+        lines.append(f"- **{label}**{pop}: {summary}{rid}")
     return lines
 
 
@@ -119,12 +121,20 @@ def _source(rec: Recommendation) -> dict[str, Any]:
 
 
 def _links(recs: list[Recommendation]) -> list[dict[str, str]]:
+    """The guideline page and, per recommendation, the exact recommendation (its id, on the annotation page)."""
     out, seen = [], set()
     for r in recs:
         if r.guideline_url and r.guideline_url not in seen:
             seen.add(r.guideline_url)
             out.append({"label": _fmt(card_text()["link"]["guideline"], label=r.source, drug=r.drug),
                         "url": r.guideline_url, "type": "absolute"})
+    for r in recs:
+        key = (r.recommendation_id, r.recommendation_url)
+        if r.recommendation_id and r.recommendation_url and key not in seen:
+            seen.add(key)
+            out.append({"label": _fmt(card_text()["link"]["recommendation"], label=r.source,
+                                      id=r.recommendation_id),
+                        "url": r.recommendation_url, "type": "absolute"})
     return out
 
 
@@ -142,25 +152,43 @@ def _new_order(order: DraftOrder, alternative: str, rxcui: str) -> dict[str, Any
     return new
 
 
-def _suggestions(order: DraftOrder, drug: str, recs: list[Recommendation],
-                 resolver: MedicationResolver) -> tuple[list[dict[str, Any]], list[str]]:
-    """Swap suggestions for avoid/use-alternative advice; returns (suggestions, alternative phrases for detail)."""
-    swap = [r for r in recs if r.action in SWAP_ACTIONS]
+def _suggestions(order: DraftOrder, drug: str, recs: list[Recommendation], calls: SampleCalls,
+                 resolver: MedicationResolver) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Swap suggestions for avoid/use-alternative advice.
+
+    Alternatives come only from the reviewed table (rules/alternatives.tsv, carried on the Recommendation) and only
+    after the per-patient check (ehrgen.rules.alternatives.screen): a drug that is itself affected for this patient
+    is never a one-click switch; the card says why instead. Returns (suggestions, option phrases, withheld reasons).
+    """
+    swap = [screen(r, calls) for r in recs if r.action in SWAP_ACTIONS]
     if not swap:
-        return [], []
+        return [], [], []
     names: list[str] = []
+    conditions: dict[str, list[str]] = {}
+    withheld: list[str] = []
     for r in sorted(swap, key=lambda r: r.source != "CPIC"):
-        for a in r.alternatives:
-            if a not in names and a != drug:
-                names.append(a)
-    curated = resolver.alternatives_for(drug)  # see data/alternatives.tsv
-    cautions = {alt.alternative: alt.caution for alt in curated if alt.caution}
-    if not names:  # the rules name none: fall back to the curated table
-        names = [alt.alternative for alt in curated]
+        for o in r.alternative_options:
+            alt = o["drug"]
+            if alt == drug:
+                continue
+            if not o.get("offered", True):
+                if o.get("reason") and o["reason"] not in withheld:
+                    withheld.append(o["reason"])
+                continue
+            if alt not in names:
+                names.append(alt)
+            for c in (o.get("condition"), o.get("note")):
+                if c and c not in conditions.setdefault(alt, []):
+                    conditions[alt].append(c)
+    # an option one guideline offers but the other rules out (or the patient check withheld) is not offered
+    blocked = {o["drug"] for r in swap for o in r.alternative_options if not o.get("offered", True)}
+    blocked |= {a for r in swap for a in _not_alternatives(r)}
+    names = [n for n in names if n not in blocked]
     text = card_text()["suggestion"]
     out, phrases = [], []
     for alt in names:
-        phrases.append(f"{alt} ({cautions[alt]})" if cautions.get(alt) else alt)
+        caution = "; ".join(conditions.get(alt, []))
+        phrases.append(f"{alt} ({caution})" if caution else alt)
         rxcui = resolver.rxnorm_for(alt)
         if rxcui is None:  # cannot place a coded order for it: named in the detail only
             continue
@@ -173,10 +201,18 @@ def _suggestions(order: DraftOrder, drug: str, recs: list[Recommendation],
             actions.append({"type": "delete", "description": _fmt(text["delete"], drug=drug),
                             "resourceId": [order.reference]})
         label = _fmt(text["replace"], drug=drug, alternative=alt)
-        if cautions.get(alt):
-            label = _cut(f"{label} — {cautions[alt]}", 160)
+        if caution:
+            label = _cut(f"{label} — {caution}", 160)
         out.append({"label": label, "uuid": str(uuid.uuid4()), "isRecommended": False, "actions": actions})
-    return out, phrases
+    return out, phrases, withheld
+
+
+def _not_alternatives(rec: Recommendation) -> list[str]:
+    """Drugs the rule's guideline text declares not to be alternatives (from the rule table)."""
+    from ehrgen.rules.engine import default_ruleset
+
+    rule = default_ruleset().by_id_cached().get(rec.rule_id) if rec.rule_id else None
+    return list(rule.not_alternatives) if rule else []
 
 
 def order_cards(order: DraftOrder, recs: list[Recommendation], calls: SampleCalls, resolver: MedicationResolver,
@@ -203,9 +239,13 @@ def drug_card(drug: str, order: DraftOrder, recs: list[Recommendation], calls: S
         summary = _cut(_fmt(text["summary"][main.action], drug=drug, gene=gene, phenotype=pheno))
         detail = [_fmt(text["detail"]["patient_line"], results=_result_text(alerting, calls)), "",
                   text["detail"]["advice_heading"], *_advice_lines(alerting)]
-        suggestions, alt_phrases = _suggestions(order, drug, alerting, resolver)
+        suggestions, alt_phrases, withheld = _suggestions(order, drug, alerting, calls, resolver)
         if alt_phrases:
             detail += ["", _fmt(text["detail"]["alternatives"], alternatives="; ".join(alt_phrases))]
+        detail += [f"_{w[:1].upper() + w[1:]}._" for w in withheld]
+        if not alt_phrases:
+            none_named = sorted({r.alternatives_note for r in alerting if r.alternatives_note})
+            detail += ["", *none_named] if none_named else []
         notes = sorted({r.reason for r in alerting if r.reason})
         detail += [f"_{n}_" for n in notes]
         detail += ["", _fmt(text["detail"]["footer"], label=main.source, url=main.guideline_url)]

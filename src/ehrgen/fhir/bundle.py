@@ -22,6 +22,7 @@ from ehrgen.fhir import resources as R
 from ehrgen.fhir.codes import code_table
 from ehrgen.fhir.ids import business_identifier, conditional_url, full_url, search_token, stable_uuid
 from ehrgen.pgx.model import GeneCall, SampleCalls
+from ehrgen.rules.alternatives import screen
 from ehrgen.rules.model import Recommendation
 
 try:  # orjson is already installed with prefect/fastapi; plain json is the fallback
@@ -120,7 +121,8 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
     entries.append(_put({"resourceType": "Specimen", "identifier": [sp_ident], "subject": subject}, sp_ident))
 
     # genotypes: every gene of the calls, plus any gene a recommendation names that the calls lack (as no data)
-    actionable = _dedupe(r for r in recs if r.actionable)
+    # every offered alternative is checked against this patient's own results before a Task offers it
+    actionable = [screen(r, calls) for r in _dedupe(r for r in recs if r.actionable)]
     genes: dict[str, GeneCall] = dict(calls.genes)
     for r in actionable:
         for g in r.genes:

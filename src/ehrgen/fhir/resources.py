@@ -24,6 +24,7 @@ METHOD_TEXT = {
     "vcf": "Star-allele matching of GRCh38 VCF genotypes against PharmCAT allele definitions (ehrgen)",
     "outside": "Outside call: supplied to ehrgen from another test, not derived from the submitted VCF",
 }
+NOT_TESTED = "none"  # genotype source of a gene with no data: no method was applied, so none is stated
 
 
 def _categories() -> list[dict[str, Any]]:
@@ -43,10 +44,12 @@ def _validated(model: type, data: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- genotype
 
 def genotype_key(call: GeneCall) -> tuple:
-    """Everything the genotype template depends on (hashable)."""
+    """Everything the genotype template depends on (hashable). A gene with no data (e.g. CYP2D6 or HLA without an
+    outside call) has no source: it was not tested, and is never described as an outside call."""
+    source = NOT_TESTED if call.status == "no_data" else call.source
     return (
         call.gene, call.status, tuple(d.name for d in call.diplotypes), call.phenotype, call.activity_score,
-        call.source, tuple(call.warnings), len(call.missing_positions),
+        source, tuple(call.warnings), len(call.missing_positions),
     )
 
 
@@ -62,7 +65,7 @@ def _genotype_conclusion(gene: str, status: str, names: tuple[str, ...], phenoty
     elif status == "not_called":
         text = f"{gene}: not called; the data did not support any diplotype."
     elif status == "no_data":
-        text = f"{gene}: no data; none of the gene's positions could be read."
+        text = f"{gene}: not tested; no data for this gene (no positions read and no outside call)."
     else:
         text = f"{gene} {joined}: {pheno}." if names else f"{gene}: {pheno}."
     if source == "outside":
@@ -84,8 +87,9 @@ def _genotype_skeleton(gene: str, source: str, absent_status: str | None) -> dic
         "status": "final",
         "category": _categories(),
         "code": {"coding": [ct.coding("element", "genotype-code")], "text": f"{gene} genotype"},
-        "method": {"text": METHOD_TEXT.get(source, METHOD_TEXT["vcf"])},
     })
+    if source != NOT_TESTED:
+        obs["method"] = {"text": METHOD_TEXT.get(source, METHOD_TEXT["vcf"])}
     if absent_status is not None:
         obs["dataAbsentReason"] = ct.concept("data_absent", absent_status,
                                              text="Not called" if absent_status == "not_called" else "No data")
@@ -139,11 +143,14 @@ def phenotype_parts(rec: Recommendation, calls_by_gene: dict[str, GeneCall]) -> 
     phenotype is the fallback and is added to the text when it says something the lookup value does not.
     """
     out = []
+    ct = code_table()
     for gene in rec.genes:
         used = rec.phenotypes.get(gene, "")
         call = calls_by_gene.get(gene)
         called = call.phenotype if call else None
-        term = used if code_table().phenotype_row(used) else (called or used)
+        # the code comes from the rule's own value when it has an IG answer, else from the call's phenotype
+        # (an activity score's CPIC phenotype); implication_template codes whatever is left locally
+        term = used if ct.phenotype_row(used) else (called if ct.phenotype_row(called) else (used or called or ""))
         text = f"{gene}: {used}" if used else f"{gene}: {called or 'not determined'}"
         if called and used and called.lower() != used.lower():
             text += f" ({called})"
@@ -152,11 +159,26 @@ def phenotype_parts(rec: Recommendation, calls_by_gene: dict[str, GeneCall]) -> 
 
 
 def recommendation_key(rec: Recommendation, pheno: tuple[tuple[str, str, str], ...]) -> tuple:
+    from ehrgen.rules.alternatives import alternatives_text
+
     return (
         rec.drug, rec.source, rec.guideline_id, rec.guideline_url, rec.rule_id, rec.action, rec.strength,
-        rec.alert, rec.summary, rec.rules_version, rec.rxnorm, rec.atc, tuple(rec.alternatives), rec.dose_percent,
-        rec.reason, pheno,
+        rec.alert, rec.summary, rec.rules_version, rec.rxnorm, rec.atc, alternatives_text(rec), rec.dose_percent,
+        rec.reason, pheno, rec.recommendation_id, rec.recommendation_url, rec.strength_graded,
     )
+
+
+def _slug(text: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() or ch in ".≥" else " " for ch in text.lower()).split())
+
+
+def local_concept(system_key: str, code: str, display: str, text: str | None = None) -> dict[str, Any]:
+    """A CodeableConcept in one of ehrgen's own code systems (for values no IG/LOINC answer list covers;
+    the bindings there are example/extensible, so a local code is allowed and more honest than a guess)."""
+    cc: dict[str, Any] = {"coding": [{"system": code_table().system_url(system_key), "code": code, "display": display}]}
+    if text:
+        cc["text"] = text
+    return cc
 
 
 def medication_concept(drug: str, rxnorm: str | None, atc: str | None) -> dict[str, Any]:
@@ -174,9 +196,14 @@ def medication_concept(drug: str, rxnorm: str | None, atc: str | None) -> dict[s
 
 
 def conclusion_text(rec: Recommendation) -> str:
+    from ehrgen.rules.alternatives import alternatives_text
+
     text = rec.summary.strip()
-    if rec.alternatives:
-        text += f" Alternatives: {', '.join(rec.alternatives)}."
+    alts = alternatives_text(rec)
+    if alts:
+        text += " " + alts
+    if rec.recommendation_id:
+        text += f" Recommendation {rec.recommendation_id}."
     if rec.guideline_url:
         text += f" Guideline: {rec.guideline_url}"
     return text
@@ -185,24 +212,32 @@ def conclusion_text(rec: Recommendation) -> str:
 @lru_cache(maxsize=_TEMPLATE_CACHE)
 def implication_template(key: tuple) -> dict[str, Any]:
     (drug, source, guideline_id, guideline_url, _rule, action, strength, alert, summary, rules_version,
-     rxnorm, atc, alternatives, _dose, _reason, pheno) = key
+     rxnorm, atc, alternatives, _dose, _reason, pheno, rec_id, rec_url, graded) = key
     ct = code_table()
     components = []
-    for _gene, term, text in pheno:
+    for gene, term, text in pheno:
         row = ct.phenotype_row(term)
         cc: dict[str, Any] = {"text": text}
         if row is not None and row.code:
             cc["coding"] = [ct.coding("phenotype", row.key)]
+        else:  # no IG answer fits (activity score, "likely"/"possible", G6PD, MHS): ehrgen's own code, never rounded
+            cc = local_concept("ehrgen-phenotype", f"{gene}:{_slug(term or 'not determined')}",
+                               f"{gene} {term or 'not determined'}", text)
         components.append(_component("implication-code", valueCodeableConcept=cc))
     components.append(_component("medication-assessed", valueCodeableConcept=medication_concept(drug, rxnorm, atc)))
-    if strength and strength.strip():  # ungraded advice gets no evidence-level rather than an empty grade
-        components.append(_component("evidence-level", valueCodeableConcept={
-            "text": f"{source} strength of recommendation: {strength.strip()}"}))
-    if ct.get("significance", alert):
-        components.append(_component("clinical-significance", valueCodeableConcept=ct.concept("significance", alert)))
+    grade = strength.strip() if graded and strength else "not graded"
+    components.append(_component("evidence-level", valueCodeableConcept=local_concept(
+        "ehrgen-strength", _slug(grade), f"{source} strength of recommendation: {grade}",
+        f"{source} strength of recommendation: {grade}")))
+    sig = ct.get("significance", alert)
+    if sig:
+        components.append(_component("clinical-significance", valueCodeableConcept=local_concept(
+            "ehrgen-significance", alert, sig.display)))
     rec_text = summary.strip()
     if alternatives:
-        rec_text += f" Alternatives: {', '.join(alternatives)}."
+        rec_text += " " + alternatives
+    if rec_id:
+        rec_text += f" Recommendation {rec_id}."
     components.append(_component("conclusion-string", valueString=rec_text))
     obs: dict[str, Any] = {
         "resourceType": "Observation",
@@ -215,11 +250,18 @@ def implication_template(key: tuple) -> dict[str, Any]:
         # placeholder so the model sees a complete shape; replaced per patient
         "derivedFrom": [{"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}],
     }
+    extensions = []
     if guideline_url:
         artifact = {"type": "citation", "url": guideline_url, "display": f"{source} guideline ({rules_version})"}
         if guideline_id:
             artifact["label"] = guideline_id
-        obs["extension"] = [{"url": ct.url("profile", "ext-related-artifact"), "valueRelatedArtifact": artifact}]
+        extensions.append({"url": ct.url("profile", "ext-related-artifact"), "valueRelatedArtifact": artifact})
+    if rec_id and rec_url:  # the exact recommendation the advice comes from
+        extensions.append({"url": ct.url("profile", "ext-related-artifact"), "valueRelatedArtifact": {
+            "type": "citation", "label": rec_id, "url": rec_url,
+            "display": f"{source} recommendation {rec_id}"}})
+    if extensions:
+        obs["extension"] = extensions
     out = _validated(Observation, obs)
     del out["derivedFrom"]
     return out
@@ -228,25 +270,35 @@ def implication_template(key: tuple) -> dict[str, Any]:
 @lru_cache(maxsize=_TEMPLATE_CACHE)
 def task_template(key: tuple) -> dict[str, Any]:
     (drug, source, _gid, guideline_url, _rule, action, _strength, _alert, summary, _rv, _rx, _atc,
-     alternatives, _dose, _reason, _pheno) = key
+     alternatives, _dose, _reason, _pheno, rec_id, rec_url, _graded) = key
     ct = code_table()
     inputs: list[dict[str, Any]] = [{"type": {"text": "Recommendation"}, "valueString": summary.strip()}]
     if alternatives:
-        inputs.append({"type": {"text": "Alternatives"}, "valueString": ", ".join(alternatives)})
+        inputs.append({"type": {"text": "Alternatives"}, "valueString": alternatives})
+    if rec_id:
+        inputs.append({"type": {"text": "Recommendation id"}, "valueString": rec_id})
+    if rec_url:
+        inputs.append({"type": {"text": "Recommendation"}, "valueUrl": rec_url})
     if guideline_url:
         inputs.append({"type": {"text": "Guideline"}, "valueUrl": guideline_url})
+    row = ct.get("action", action)
+    coding = ct.coding("action", action) if row else None
+    # Medication changes carry their LL4049-4 code (a required binding). Advice no verified LL4049-4 answer covers
+    # (monitor, test first, indeterminate) is a follow-up recommendation, whose LL1037-2 binding is extensible:
+    # it gets ehrgen's own action code rather than a guessed LOINC answer, and always has a code.
+    profile = "medication-recommendation" if coding else "followup-recommendation"
+    if not coding:
+        coding = {"system": ct.system_url("ehrgen-action"), "code": action,
+                  "display": row.display if row else action.replace("_", " ")}
     task: dict[str, Any] = {
         "resourceType": "Task",
-        "meta": {"profile": [ct.url("profile", "medication-recommendation")]},
+        "meta": {"profile": [ct.url("profile", profile)]},
         "status": "requested",  # fixed by the profile
         "intent": "proposal",
+        "code": {"coding": [coding], "text": coding["display"]},
         "description": f"{drug}: {summary.strip()}",
         "input": inputs,
     }
-    row = ct.get("action", action)
-    coding = ct.coding("action", action) if row else None
-    if coding:  # LL4049-4 is a required binding: omit the code rather than send text-only
-        task["code"] = {"coding": [coding], "text": row.display}
     return _validated(Task, task)
 
 

@@ -22,6 +22,7 @@ from ehrgen.fhir.codes import code_table, hgnc_table
 from ehrgen.fhir.ids import stable_uuid
 from ehrgen.fhir.resources import action_display
 from ehrgen.pgx.model import GeneCall, SampleCalls
+from ehrgen.rules.alternatives import alternatives_text, screen
 from ehrgen.rules.model import Recommendation
 
 _ST = get_base_datatypes()["ST"]
@@ -150,8 +151,8 @@ def _gene_notes(call: GeneCall) -> list[str]:
     elif call.status == "not_called":
         notes.append(f"{call.gene} not called: the data did not support any diplotype.")
     elif call.status == "no_data":
-        notes.append(f"{call.gene}: no data; none of the gene's positions could be read.")
-    if call.source == "outside":
+        notes.append(f"{call.gene}: not tested; no data for this gene (no positions read and no outside call).")
+    if call.source == "outside" and call.status != "no_data":  # a gene without data was not tested by anyone
         notes.append("Outside call: supplied from another test, not derived from the submitted VCF.")
     if call.missing_positions:
         notes.append(f"{len(call.missing_positions)} definition position(s) missing from the input.")
@@ -179,7 +180,7 @@ def build_oru(calls: SampleCalls, recs: list[Recommendation], patient: PatientRe
 
     obx = _Obx(issued)
     genes: dict[str, GeneCall] = dict(calls.genes)
-    actionable = [r for r in recs if r.actionable]
+    actionable = [screen(r, calls) for r in recs if r.actionable]
     for r in actionable:
         for g in r.genes:
             genes.setdefault(g, GeneCall(gene=g, status="no_data"))
@@ -208,10 +209,14 @@ def build_oru(calls: SampleCalls, recs: list[Recommendation], patient: PatientRe
         sub = f"{g}.{per_group[g]}"
         obx.add("CWE", "medication-assessed", sub, _med_cwe(rec))
         text = f"{action_display(rec.action)}. {rec.summary.strip()}"
-        if rec.alternatives:
-            text += f" Alternatives: {', '.join(rec.alternatives)}."
+        alts = alternatives_text(rec)
+        if alts:
+            text += " " + alts
         obx.add("TX", "recommendation", sub, wrap_text(text))
-        guide = f"{rec.source} ({rec.strength}), rules {rec.rules_version}"
+        strength = rec.strength if rec.strength_graded else "not graded"
+        guide = f"{rec.source} ({strength}), rules {rec.rules_version}"
+        if rec.recommendation_id:
+            guide += f", recommendation {rec.recommendation_id}"
         if rec.guideline_url:
             guide += f": {rec.guideline_url}"
         obx.add("TX", "guideline", sub, wrap_text(guide))

@@ -286,22 +286,26 @@ def _url(rule: Rule) -> str:
 
 def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, source: SourceOpt = "both",
               mode: Mode = "preemptive", ruleset: RuleSet | None = None,
-              table: DrugTable | None = None) -> list[Recommendation]:
+              table: DrugTable | None = None, screen_alternatives: bool = True) -> list[Recommendation]:
     """Recommendations for one sample's calls.
 
     drugs: names or codes (RxNorm ingredient, ATC) to restrict to; None = every drug with rules.
     Unresolvable drug inputs are skipped here (use ehrgen.rules.drugs.resolve_medications to report them).
     mode 'reactive': only the given drugs and only actionable findings (alerts).
+    screen_alternatives: run every offered alternative through this same patient's results
+    (ehrgen.rules.alternatives.screen) so no record offers a switch to a drug that is itself affected.
     """
     rs = ruleset or default_ruleset()
     tbl = table or default_table()
     sources = {"cpic": ["CPIC"], "dpwg": ["DPWG"], "both": ["CPIC", "DPWG"]}[source]
     if drugs is None:
         wanted: list[Drug | str] = list(rs.drugs())
+        wanted += sorted({g.drug for g in not_in_ruleset()} - set(rs.drugs()))
     else:
         wanted = []
         for item in drugs:
-            hits = tbl.resolve_all(item) or ([item.lower()] if item.lower() in rs.drugs() else [])
+            hits = tbl.resolve_all(item) or ([item.lower()] if item.lower() in rs.drugs()
+                                             or item.lower() in {g.drug for g in not_in_ruleset()} else [])
             wanted += [h for h in hits if h not in wanted]
     recs: list[Recommendation] = []
     state_cache: dict[tuple[str, str], GeneState] = {}
@@ -309,8 +313,11 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
         name = item.name if isinstance(item, Drug) else item
         drug = item if isinstance(item, Drug) else tbl.drugs.get(name)
         groups = _groups(rs, name, sources)
+        missing_guidelines = [g for g in not_in_ruleset() if g.drug == name and g.source in sources]
+        for g in missing_guidelines:  # a guideline newer than the pinned data: say so rather than stay silent
+            recs.append(_not_in_ruleset(calls, patient, g, drug, rs))
         if not groups:
-            if drugs is not None:
+            if drugs is not None and not missing_guidelines:
                 recs.append(_no_guideline(calls, patient, name, drug, sources[0], rs))
             continue
         for group in groups:
@@ -329,6 +336,9 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
         for r in recs:
             if r.action == "test_recommended" and not r.rule_id:
                 r.actionable = False
+    if screen_alternatives:
+        from ehrgen.rules.alternatives import screen
+        recs = [screen(r, calls, rs) for r in recs]
     recs.sort(key=lambda r: (ALERT_ORDER.get(r.alert, 9), r.drug, r.source, r.guideline_id, r.population or ""))
     return recs
 
@@ -353,16 +363,69 @@ def _recommendation(calls: SampleCalls, patient: str, group: _Group, out: _Outco
         if out.action == "test_recommended":
             summary = (f"{', '.join(out.values)} not tested: test before using {group.drug} "
                        "so this guideline can be applied.")
+    from ehrgen.rules.alternatives import base_options
+    alternatives, options, alt_note = base_options(rule)
     return Recommendation(
         patient=patient, sample=calls.sample, drug=group.drug, source=group.source,  # type: ignore[arg-type]
         genes=group.genes, phenotypes={g: phenotypes[g] for g in sorted(phenotypes)}, action=out.action,
         strength=strength, alert=alert, summary=summary,  # type: ignore[arg-type]
         guideline_id=group.guideline_id, guideline_url=_url(rule or head), rules_version=rs.version,
         rule_id=rule.rule_id if rule else "", dose_percent=rule.dose_percent if rule else None,
-        alternatives=list(rule.alternatives) if rule else [],
+        alternatives=alternatives, alternative_options=options, alternatives_note=alt_note,
         actionable=out.action not in NOT_ACTIONABLE, reason=out.reason,
         rxnorm=drug.rxnorm if drug else None, atc=drug.primary_atc if drug else None,
         population=group.population,
+        recommendation_id=rule.recommendation_id if rule else "",
+        recommendation_url=rule.guideline_url if rule else "",
+        strength_graded=is_graded(strength),
+    )
+
+
+def is_graded(strength: str | None) -> bool:
+    """Whether the guideline grades this advice (DPWG gives no strength: 'N/A', which PharmCAT shows as
+    'Unspecified'; a result no rule covers has none)."""
+    return (strength or "").strip().lower() not in ("", "n/a", "na", "unspecified")
+
+
+@dataclass(frozen=True)
+class MissingGuideline:
+    """A CPIC/DPWG guideline that exists but is not in this rule set (newer than the pinned guideline data)."""
+
+    source: str
+    drug: str
+    guideline_id: str
+    name: str
+    url: str
+    genes: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def not_in_ruleset() -> tuple[MissingGuideline, ...]:
+    """rules/not_in_ruleset.tsv (reviewed list)."""
+    p = rules_dir() / "not_in_ruleset.tsv"
+    if not p.is_file():
+        return ()
+    out = []
+    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+    cols = lines[0].split("\t")
+    for ln in lines[1:]:
+        row = dict(zip(cols, ln.split("\t")))
+        out.append(MissingGuideline(row["source"], row["drug"], row["guideline_id"], row["name"], row["url"],
+                                    tuple(g for g in row["genes"].split(";") if g)))
+    return tuple(out)
+
+
+def _not_in_ruleset(calls: SampleCalls, patient: str, g: MissingGuideline, drug: Drug | None,
+                    rs: RuleSet) -> Recommendation:
+    return Recommendation(
+        patient=patient, sample=calls.sample, drug=g.drug, source=g.source,  # type: ignore[arg-type]
+        genes=list(g.genes), phenotypes={}, action="no_recommendation", strength="", alert="info",
+        summary=(f"{g.source} has a guideline for {g.drug} ({', '.join(g.genes)}) that is not in this rule set "
+                 f"({rs.version}); read it at the link."),
+        guideline_id=g.guideline_id, guideline_url=g.url, rules_version=rs.version, actionable=False,
+        reason="guideline not in this rule set: it is newer than the pinned guideline data",
+        rxnorm=drug.rxnorm if drug else None, atc=drug.primary_atc if drug else None,
+        recommendation_url=g.url, not_in_ruleset=True,
     )
 
 

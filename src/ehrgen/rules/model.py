@@ -49,6 +49,22 @@ class Recommendation:
     rxnorm: str | None = None
     atc: str | None = None
     population: str | None = None  # guideline population the rule applies to ("general", "CVI ACS PCI", ...)
+    # the exact guideline recommendation the advice comes from (PharmGKB id and the annotation page holding it)
+    recommendation_id: str = ""
+    recommendation_url: str = ""
+    # False when the guideline grades no strength (DPWG "N/A", or no rule matched): show "not graded", not a grade
+    strength_graded: bool = False
+    # reviewed alternatives (rules/alternatives.tsv) after the per-patient check (ehrgen.rules.alternatives.screen):
+    # [{"drug", "condition", "note", "offered", "reason"}]; `alternatives` lists only the offered ones
+    alternative_options: list[dict[str, Any]] = field(default_factory=list)
+    alternatives_note: str = ""  # e.g. "The guideline names no alternative drug for this result."
+    alternatives_screened: bool = False
+    # set when the guideline exists but is not in this rule set (newer than the pinned guideline data)
+    not_in_ruleset: bool = False
+
+    def __post_init__(self) -> None:
+        # derived from the guideline's own term, so every producer (engine, hand-built, older JSON) agrees
+        self.strength_graded = (self.strength or "").strip().lower() not in ("", "n/a", "na", "unspecified")
 
     def row(self) -> dict[str, str]:
         return {
@@ -70,4 +86,5 @@ class Recommendation:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Recommendation":
-        return cls(**d)
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in known})

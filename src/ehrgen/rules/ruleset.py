@@ -19,7 +19,10 @@ RULE_COLUMNS: tuple[str, ...] = (
     "rule_id", "source", "guideline_id", "guideline_version", "guideline_name", "guideline_url",
     "cpic_guideline_url", "drug", "genes", "population", "lookup", "key_qualifier", "action", "dose_percent",
     "strength", "alert", "alternatives", "dosing_information", "alternate_drug_available", "summary", "origin",
+    "alternative_conditions", "alternative_notes", "alternatives_note", "not_alternatives",
 )
+# columns added in build 3 (reviewed alternatives): tables written before them still load
+OPTIONAL_COLUMNS: tuple[str, ...] = ("alternative_conditions", "alternative_notes", "alternatives_note", "not_alternatives")
 RULES_FILE = "rules.tsv"
 
 _SCORE = re.compile(r"^(≥)?\s*(\d+(?:\.\d+)?)\s*(?:\((.+)\))?$")
@@ -104,6 +107,17 @@ class Rule:
     alternate_drug_available: bool
     summary: str
     origin: str
+    # from rules/alternatives.tsv (reviewed): alternative -> condition / note; the note when none is named;
+    # drugs the guideline says are NOT alternatives for this recommendation
+    alternative_conditions: dict[str, str] = field(default_factory=dict)
+    alternative_notes: dict[str, str] = field(default_factory=dict)
+    alternatives_note: str = ""
+    not_alternatives: tuple[str, ...] = ()
+
+    @property
+    def recommendation_id(self) -> str:
+        """The guideline's own recommendation id (PharmGKB), e.g. PA166299172."""
+        return self.rule_id.split("/")[0].split("[")[0]
 
     def __hash__(self) -> int:  # dict fields make the default hash fail
         return hash(self.rule_id)
@@ -117,6 +131,8 @@ class Rule:
             lookup = json.loads(row["lookup"] or "{}")
             qualifier = json.loads(row["key_qualifier"]) if row["key_qualifier"] else {}
             pct = int(row["dose_percent"]) if row["dose_percent"] else None
+            conditions = json.loads(row.get("alternative_conditions") or "{}")
+            notes = json.loads(row.get("alternative_notes") or "{}")
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(where, f"rule {row.get('rule_id')!r}: bad lookup/key_qualifier/dose_percent ({exc})", line)
         if row["source"] not in ("CPIC", "DPWG"):
@@ -132,6 +148,9 @@ class Rule:
             dosing_information=row["dosing_information"] == "true",
             alternate_drug_available=row["alternate_drug_available"] == "true",
             summary=row["summary"], origin=row["origin"],
+            alternative_conditions=conditions, alternative_notes=notes,
+            alternatives_note=row.get("alternatives_note") or "",
+            not_alternatives=tuple(a for a in (row.get("not_alternatives") or "").split(";") if a),
         )
 
 
@@ -147,6 +166,12 @@ class RuleSet:
 
     def by_id(self) -> dict[str, Rule]:
         return {r.rule_id: r for r in self.rules}
+
+    def by_id_cached(self) -> dict[str, Rule]:
+        """by_id(), built once (rule sets are not mutated after load)."""
+        if "by_id" not in self.cache:
+            self.cache["by_id"] = self.by_id()
+        return self.cache["by_id"]
 
     def _index(self) -> dict[str, list[Rule]]:
         # built once; rule sets are not mutated after load (build a new RuleSet instead)
@@ -193,7 +218,7 @@ def load(rules_path: Path | str | None = None) -> RuleSet:
     if not data_lines:
         raise InputError(str(f), "empty rules table")
     cols = data_lines[0][1].split("\t")
-    missing = [c for c in RULE_COLUMNS if c not in cols]
+    missing = [c for c in RULE_COLUMNS if c not in cols and c not in OPTIONAL_COLUMNS]
     if missing:
         raise InputError(str(f), f"header lacks columns {missing}", data_lines[0][0])
     rules = []

@@ -1,0 +1,159 @@
+"""Alternatives a recommendation may offer: the reviewed table's invariants and the per-patient check.
+
+Alternatives come only from `rules/alternatives.tsv` (reviewed against the guideline text, joined into
+`rules/rules.tsv` by tools/gen_rules.py), never from reading prose. Two layers keep a suggestion from harming:
+
+1. `violations(rules)` (build time and tests): an offered drug never has an avoid / use-alternative / test-first /
+   indeterminate rule for the same gene result in CPIC or DPWG; one with a dose-change rule for that result is
+   offered only with a stated condition; a drug the guideline declares "not an alternative" is never offered.
+2. `screen(rec, calls)` (at the moment of advice): every offered drug is run through the engine with this
+   patient's whole result set; one that is actionable, indeterminate or untested for them is not offered as a
+   switch, and the record says why.
+
+Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Iterable
+
+from ehrgen.rules.model import Recommendation
+from ehrgen.rules.ruleset import Rule, RuleSet
+
+# an offered alternative's own rule with one of these actions for the same result makes the offer unsafe
+BLOCKING = ("avoid", "use_alternative", "test_recommended", "indeterminate")
+DOSE_CHANGE = ("reduce_dose", "increase_dose")
+# values that stand for a missing or unusable result of another gene (resolved per patient by `screen`)
+_NOT_A_RESULT = {"indeterminate", "no result", "n/a"}
+# what the per-patient check accepts as "safe to switch to"
+SAFE_FOR_PATIENT = ("standard_dosing", "no_recommendation")
+NO_DRUG_NAMED = "The guideline names no alternative drug for this result."
+
+
+def _same_result(orig: Rule, other: Rule) -> bool:
+    """True when `other` applies to the gene result `orig` is keyed on: equal values for every shared gene
+    (genes only `other` keys on may take any real value)."""
+    shared = set(orig.lookup) & set(other.lookup)
+    if not shared:
+        return False
+    if any(orig.lookup[g].lower() != other.lookup[g].lower() for g in shared):
+        return False
+    return not any(other.lookup[g].lower() in _NOT_A_RESULT for g in set(other.lookup) - shared)
+
+
+def violations(rules: Iterable[Rule]) -> list[str]:
+    """Every broken alternative invariant in a rule set (empty list = the table is safe)."""
+    rules = list(rules)
+    by_drug: dict[str, list[Rule]] = {}
+    for r in rules:
+        by_drug.setdefault(r.drug, []).append(r)
+    out: list[str] = []
+    for rule in rules:
+        for alt in rule.alternatives:
+            where = f"{rule.rule_id} ({rule.source} {rule.drug} {rule.lookup}) offers {alt}"
+            if alt == rule.drug:
+                out.append(f"{where}: the drug itself")
+            if alt in rule.not_alternatives:
+                out.append(f"{where}: the guideline says it is not an alternative")
+            if not rule.rule_id.split("/")[0]:
+                out.append(f"{where}: no recommendation id")
+            for other in by_drug.get(alt, []):
+                if not _same_result(rule, other):
+                    continue
+                if other.action in BLOCKING:
+                    out.append(f"{where}: {other.source} {other.rule_id} says {other.action} for the same result")
+                elif other.action in DOSE_CHANGE and not rule.alternative_conditions.get(alt):
+                    out.append(f"{where}: {other.source} {other.rule_id} changes its dose for the same result, "
+                               "but it is offered as a plain switch (no condition)")
+    return out
+
+
+def _options_from_rule(rule: Rule) -> list[dict[str, Any]]:
+    return [{"drug": alt, "condition": rule.alternative_conditions.get(alt, ""),
+             "note": rule.alternative_notes.get(alt, ""), "offered": True, "reason": ""}
+            for alt in rule.alternatives]
+
+
+def base_options(rule: Rule | None) -> tuple[list[str], list[dict[str, Any]], str]:
+    """(alternatives, options, note) a rule offers before the per-patient check."""
+    if rule is None:
+        return [], [], ""
+    note = rule.alternatives_note
+    if not rule.alternatives and not note and (rule.action in ("avoid", "use_alternative")
+                                                or rule.alternate_drug_available):
+        note = NO_DRUG_NAMED
+    return list(rule.alternatives), _options_from_rule(rule), note
+
+
+def _why(alt: str, recs: list[Recommendation]) -> str:
+    bits = []
+    for r in recs:
+        if r.action in SAFE_FOR_PATIENT:
+            continue
+        what = r.summary.split(" [Population:")[0].strip()
+        pop = f", {r.population}" if r.population and r.population != "general" else ""
+        rid = f" [{r.rule_id.split('/')[0]}]" if r.rule_id else ""
+        bits.append(f"{r.source}{pop}: {what}{rid}")
+    return f"not offered as a switch: {alt} is itself affected for this patient (" + "; ".join(bits) + ")"
+
+
+def screen(rec: Recommendation, calls: Any, ruleset: RuleSet | None = None) -> Recommendation:
+    """`rec` with its offered alternatives checked against this patient's whole result set.
+
+    An alternative whose own CPIC/DPWG advice for this patient is anything but standard dosing / no
+    recommendation (a dose change, avoid, indeterminate, not tested) is kept in `alternative_options` with
+    offered=False and the reason, and removed from `alternatives` (what cards, Tasks and reports may offer).
+    Idempotent; returns a new record.
+    """
+    from ehrgen.rules.engine import interpret  # late: the engine calls this module
+
+    if rec.alternatives_screened:
+        return rec
+    start = rec.alternative_options or [  # a record from before the reviewed table: check its names the same way
+        {"drug": a, "condition": "", "note": "", "offered": True, "reason": ""} for a in rec.alternatives]
+    if not start:
+        return replace(rec, alternatives_screened=True)
+    options, offered = [], []
+    for opt in start:
+        opt = dict(opt)
+        if opt.get("offered", True):
+            theirs = interpret(calls, rec.patient, [opt["drug"]], source="both", ruleset=ruleset, screen_alternatives=False)
+            affected = [r for r in theirs if r.action not in SAFE_FOR_PATIENT]
+            if affected:
+                opt["offered"], opt["reason"] = False, _why(opt["drug"], affected)
+            else:
+                offered.append(opt["drug"])
+        options.append(opt)
+    return replace(rec, alternatives=offered, alternative_options=options, alternatives_screened=True)
+
+
+def screen_all(recs: list[Recommendation], calls: Any, ruleset: RuleSet | None = None) -> list[Recommendation]:
+    return [screen(r, calls, ruleset) for r in recs]
+
+
+def option_phrases(rec: Recommendation, offered: bool = True) -> list[str]:
+    """'prasugrel (at standard dose if no contraindication)' for each offered (or withheld) option."""
+    out = []
+    for o in rec.alternative_options:
+        if bool(o.get("offered", True)) != offered:
+            continue
+        if offered:
+            out.append(o["drug"] + (f" ({o['condition']})" if o.get("condition") else ""))
+        else:
+            out.append(o.get("reason") or f"{o['drug']}: not offered")
+    return out
+
+
+def alternatives_text(rec: Recommendation) -> str:
+    """One sentence for FHIR / HL7 / reports: what may be offered, what was withheld and why, or that none is named."""
+    parts = []
+    offered = option_phrases(rec, True) if rec.alternative_options else list(rec.alternatives)
+    if offered:
+        parts.append("Alternatives named by the guideline: " + "; ".join(offered) + ".")
+    withheld = option_phrases(rec, False)
+    if withheld:
+        parts.append(" ".join(w[:1].upper() + w[1:] + "." for w in withheld))
+    if rec.alternatives_note and not offered:
+        parts.append(rec.alternatives_note.rstrip(".") + ".")
+    return " ".join(parts)
