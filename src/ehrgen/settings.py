@@ -66,7 +66,7 @@ class CdsSettings(BaseModel):
 
 class SandboxSettings(BaseModel):
     port: int = 8080
-    ig_package: Path | None = None  # default: <reference>/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz
+    ig_package: Path | None = None  # default: ehr-sandbox/ig/hl7.fhir.uv.genomics-reporting-3.0.0.tgz
     start_timeout_s: float = 180.0
 
 
