@@ -41,8 +41,12 @@ def register(app: typer.Typer) -> None:
 
             clin = load_clinical(clinical)
         n_ok = n_bad = 0
+        from ehrgen.fhir.bundle import BundleOptions
+        from ehrgen.settings import load_settings
+
+        options = BundleOptions.from_settings(load_settings().fhir)  # performer, references, unknown_patient
         for stem, result in iter_export(results_dir, out, calls_dir=calls, clinical=clin,
-                                        identifier_system=identifier_system, check=check):
+                                        identifier_system=identifier_system, check=check, options=options):
             if isinstance(result, str):
                 n_bad += 1
                 err_console.print(f"error: {result}", markup=False, highlight=False)
