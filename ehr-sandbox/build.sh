@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the EHR sandbox jar (skipped when target/ehr-sandbox.jar is newer than pom.xml and src/)
-# and fetch the IG's dependency packages into packages/ with `npm pack` (skipped when present).
+# and fetch the Genomics Reporting IG (ig/) and its dependency packages (packages/) with `npm pack`
+# when missing; every tarball is checked against the SHA-256 pinned in packages.txt.
 # Uses Maven's normal ~/.m2 cache. Exit code non-zero with a one-line reason on failure.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,15 +36,24 @@ else
   echo "build.sh: built in $(( $(date +%s) - t0 )) s" >&2
 fi
 
-mkdir -p packages
-while read -r spec; do
+# npm packages (packages.txt: name@version sha256 [folder]); a file already present is checked too, so a
+# corrupted or swapped tarball stops the build instead of loading unknown profiles
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+while read -r spec sha folder _; do
   [[ -z "$spec" || "$spec" == \#* ]] && continue
+  [[ -n "${sha:-}" ]] || { echo "build.sh: packages.txt: $spec has no sha256" >&2; exit 1; }
+  folder="${folder:-packages}"
   name="${spec%@*}"; version="${spec##*@}"
-  tgz="packages/${name}-${version}.tgz"
+  mkdir -p "$folder"
+  tgz="$folder/${name}-${version}.tgz"
   if [[ ! -s "$tgz" ]]; then
     command -v npm >/dev/null || { echo "build.sh: npm not found on PATH (needed to fetch $spec)" >&2; exit 1; }
     echo "build.sh: fetching $spec" >&2
-    (cd packages && npm pack --silent "$spec" >/dev/null)
+    (cd "$folder" && npm pack --silent "$spec" >/dev/null)
     [[ -s "$tgz" ]] || { echo "build.sh: npm pack $spec did not produce $tgz" >&2; exit 1; }
+  fi
+  got="$(sha256_of "$tgz")"
+  if [[ "$got" != "$sha" ]]; then
+    echo "build.sh: $tgz has sha256 $got, packages.txt pins $sha (delete it to re-fetch)" >&2; exit 1
   fi
 done < packages.txt

@@ -2,8 +2,8 @@
 # Start the EHR sandbox (HAPI FHIR JPA server, R4) in the background on 127.0.0.1 and wait until
 # GET /fhir/metadata answers. Prints the FHIR base URL (e.g. http://127.0.0.1:8080/fhir) on stdout.
 #   ./start.sh [--port P]        (default: $EHRGEN_SANDBOX__PORT or 8080)
-# Env: EHRGEN_GENOMICS_IG or EHRGEN_SANDBOX__IG_PACKAGE (IG .tgz; default ../shared/reference/fhir/...
-#      from the project root),
+# Env: EHRGEN_GENOMICS_IG or EHRGEN_SANDBOX__IG_PACKAGE (IG .tgz; default the project's pinned copy
+#      ig/hl7.fhir.uv.genomics-reporting-3.0.0.tgz, fetched by build.sh),
 #      SANDBOX_START_TIMEOUT (seconds, default 180), SANDBOX_XMX (default 1536m).
 # Pid, URL and log live in run/; the H2 database in data/. Builds first if needed (build.sh).
 set -euo pipefail
@@ -11,7 +11,6 @@ set -euo pipefail
 # wait for, or signal, an unrelated process that reused the number)
 is_sandbox() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null && grep -qa 'ehr-sandbox.jar' "/proc/$1/cmdline" 2>/dev/null; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ROOT="$(cd "$HERE/.." && pwd)"
 cd "$HERE"
 
 PORT="${EHRGEN_SANDBOX__PORT:-8080}"
@@ -25,8 +24,7 @@ done
 [[ "$PORT" =~ ^[0-9]+$ ]] || { echo "start.sh: port must be a number, got '$PORT'" >&2; exit 2; }
 
 command -v curl >/dev/null || { echo "start.sh: curl not found on PATH" >&2; exit 1; }
-IG="${EHRGEN_GENOMICS_IG:-${EHRGEN_SANDBOX__IG_PACKAGE:-$ROOT/../shared/reference/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz}}"
-[[ -f "$IG" ]] || { echo "start.sh: Genomics Reporting IG package not found: $IG (set EHRGEN_GENOMICS_IG)" >&2; exit 1; }
+IG="${EHRGEN_GENOMICS_IG:-${EHRGEN_SANDBOX__IG_PACKAGE:-$HERE/ig/hl7.fhir.uv.genomics-reporting-3.0.0.tgz}}"
 TIMEOUT="${SANDBOX_START_TIMEOUT:-180}"
 RUN="$HERE/run"
 mkdir -p "$RUN" "$HERE/data"
@@ -54,6 +52,7 @@ else
     echo "start.sh: port $PORT on 127.0.0.1 is taken by another process; use --port" >&2; exit 1
   fi
   "$HERE/build.sh"
+  [[ -f "$IG" ]] || { echo "start.sh: Genomics Reporting IG package not found: $IG (set EHRGEN_GENOMICS_IG)" >&2; exit 1; }
   url="http://127.0.0.1:$PORT/fhir"
   # run a private copy so that a rebuild (build.sh rewrites target/) never pulls jars from under the
   # running server; libs are hard links when possible (build.sh replaces, never rewrites, lib/ files)

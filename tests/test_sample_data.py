@@ -7,6 +7,7 @@ import csv
 import gzip
 import importlib.util
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -18,13 +19,23 @@ cyvcf2 = pytest.importorskip("cyvcf2")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "sample_data"
 GEN_PATH = ROOT / "tools" / "gen_sample_data.py"
+VENDORED_REFERENCE = ROOT / "tests" / "data" / "reference"
 
 
 def _load_generator():
+    """The generator, reading the tests' vendored reference copy (tests/data/reference), not ../shared."""
     spec = importlib.util.spec_from_file_location("gen_sample_data", GEN_PATH)
     mod = importlib.util.module_from_spec(spec)
     sys.modules["gen_sample_data"] = mod
-    spec.loader.exec_module(mod)
+    saved = os.environ.get("EHRGEN_REFERENCE")
+    os.environ["EHRGEN_REFERENCE"] = str(VENDORED_REFERENCE)
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        if saved is None:
+            os.environ.pop("EHRGEN_REFERENCE", None)
+        else:
+            os.environ["EHRGEN_REFERENCE"] = saved
     return mod
 
 

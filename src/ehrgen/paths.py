@@ -27,5 +27,9 @@ def rules_dir() -> Path:
 
 
 def reference_dir() -> Path:
-    """The pinned public reference data (../shared/reference from the project root)."""
+    """The pinned public reference data (../shared/reference from the project root).
+
+    For the table generators in tools/ only: the product and its tests never read it (a user's clone has no
+    ../shared; tests/test_no_shared.py keeps it so). Tests use tests/data/reference, the sandbox ehr-sandbox/ig.
+    """
     return Path(os.environ.get("EHRGEN_REFERENCE", project_root().parent / "shared" / "reference"))

@@ -36,6 +36,14 @@ class FhirSettings(BaseModel):
     smart_client_id: str | None = None
     smart_private_key: Path | None = None
     smart_scope: str = "system/*.write"
+    # what the bundles say and how they point at the patient (docs/ehr-integration.md)
+    performer_name: str = "Pharmacogenomics laboratory"  # the lab: Observation/DiagnosticReport.performer
+    performer_identifier_system: str | None = None  # e.g. the lab's organisation id system (urn:oid:...)
+    performer_identifier_value: str | None = None
+    # conditional: subject = Patient?identifier=system|value; plain: the Patient entry's urn:uuid fullUrl
+    references: Literal["conditional", "plain"] = "conditional"
+    # a patient identifier (MRN) the EHR does not know: create a bare Patient, or reject that patient's results
+    unknown_patient: Literal["create", "reject"] = "create"
 
 
 class MllpSettings(BaseModel):
@@ -66,7 +74,7 @@ class CdsSettings(BaseModel):
 
 class SandboxSettings(BaseModel):
     port: int = 8080
-    ig_package: Path | None = None  # default: <reference>/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz
+    ig_package: Path | None = None  # default: ehr-sandbox/ig/hl7.fhir.uv.genomics-reporting-3.0.0.tgz
     start_timeout_s: float = 180.0
 
 

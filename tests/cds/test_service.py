@@ -73,7 +73,7 @@ def test_clopidogrel_poor_metabolizer_gets_critical_card_with_swap(insecure_url:
         {"system": RXNORM, "code": "1116632", "display": "ticagrelor"}
     assert create["resource"]["subject"] == {"reference": "Patient/p1"}
     assert "dosageInstruction" not in create["resource"]  # a clopidogrel dose must not carry over
-    assert delete == {"type": "delete", "description": delete["description"], "resourceId": ["MedicationRequest/mr1"]}
+    assert delete == {"type": "delete", "description": delete["description"], "resourceId": "MedicationRequest/mr1"}
     assert "stroke" in swaps["prasugrel"]["label"]  # the prasugrel caution travels with the suggestion
 
 
@@ -140,7 +140,7 @@ def test_atc_and_display_name_fallback(insecure_url: str) -> None:
     body = hook_request("order-sign", [atc, local], prefetch_for(PM))
     cards = alert_cards(post(insecure_url, SIGN, body))
     assert len(cards) == 2
-    refs = {c["suggestions"][0]["actions"][1]["resourceId"][0] for c in cards}
+    refs = {c["suggestions"][0]["actions"][1]["resourceId"] for c in cards}
     assert refs == {"MedicationRequest/a1", "MedicationRequest/n1"}
 
 

@@ -12,11 +12,11 @@ from fhir.resources.R4B.bundle import Bundle
 
 from ehrgen.fhir.bundle import build_bundle, bundle_json
 from ehrgen.fhir.profile_summary import check_resource, parse_summary
+from tests.reference_data import REFERENCE
 from ehrgen.fhir.samples import (example_calls, example_context, example_patient,
                                  example_recommendations)
-from ehrgen.paths import reference_dir
 
-SUMMARY = reference_dir() / "fhir" / "genomics-reporting-3.0.0-profile-summary.txt"
+SUMMARY = REFERENCE / "fhir" / "genomics-reporting-3.0.0-profile-summary.txt"
 P = "http://hl7.org/fhir/uv/genomics-reporting/StructureDefinition/"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ehrgen.fhir.bundle import Supersession, build_bundle, bundle_json
+from ehrgen.fhir.bundle import BundleOptions, Supersession, build_bundle, bundle_json
 from ehrgen.fhir.samples import (example_calls, example_context, example_patient,
                                  example_recommendations)
 
@@ -37,6 +37,16 @@ def test_bundles_conform_to_the_genomics_reporting_profiles(tmp_path):
     variants["reinterpreted"] = example_context()
     variants["reinterpreted"].supersedes = Supersession("cpic-dpwg-2.11.0+ehrgen.1", [("clopidogrel", "CPIC")],
                                                         ["clopidogrel"])
+    # site options: the lab's identifier on every performer, plain references, reject unknown patients
+    lab = BundleOptions(performer_name="Example PGx Lab", performer_identifier=("urn:oid:2.16.840.1.113883.19.9", "LAB-1"))
+    variants["plain"] = example_context()
+    variants["plain"].options = BundleOptions(performer_name="Example PGx Lab", references="plain")
+    variants["reject"] = example_context()
+    variants["reject"].options = BundleOptions(unknown_patient="reject")
+    variants["plain-reject"] = example_context()
+    variants["plain-reject"].options = BundleOptions(references="plain", unknown_patient="reject")
+    variants["lab"] = example_context()
+    variants["lab"].options = lab
     for name, ctx in variants.items():
         b = build_bundle(example_calls(), example_recommendations(), example_patient(), ctx)
         p = tmp_path / f"{name}.bundle.json"
@@ -48,4 +58,5 @@ def test_bundles_conform_to_the_genomics_reporting_profiles(tmp_path):
     unexpected = [i.format() for i in issues if not any(w in i.message for w in EXPECTED_WARNINGS)]
     assert unexpected == []
     # the fullUrl patient reference style has no conditional-reference warnings
-    assert not [i for i in issues if i.file.endswith("fullurl.bundle.json") and "looks incorrect" in i.message]
+    for plain in ("fullurl", "plain", "plain-reject"):
+        assert not [i for i in issues if i.file.endswith(f"/{plain}.bundle.json") and "looks incorrect" in i.message]

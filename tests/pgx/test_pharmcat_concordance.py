@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ehrgen.paths import reference_dir
 from ehrgen.pgx.caller import call_vcf
 from ehrgen.pgx.definitions import load_definitions
 from ehrgen.pgx.outside import parse_outside_calls
+from tests.reference_data import REFERENCE
 
-EX = reference_dir() / "pharmcat-examples"
+EX = REFERENCE / "pharmcat-examples"
 
 
 def _report(path: Path) -> dict[str, dict[str, str]]:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ehrgen.paths import reference_dir
 from ehrgen.pgx.model import Diplotype, GeneCall, SampleCalls
 from ehrgen.rules.engine import interpret
+from tests.reference_data import REFERENCE
 
-EXAMPLES = reference_dir() / "pharmcat-examples"
+EXAMPLES = REFERENCE / "pharmcat-examples"
 SECTIONS = {"CPIC Guideline Annotation": "CPIC", "DPWG Guideline Annotation": "DPWG"}
 # guideline ids PharmCAT's newer data has and guidelines-2.12.0 lacks (NAT2/hydralazine, CPIC metoprolol,
 # DPWG mavacamten/atazanavir/rosuvastatin, extra aminoglycosides)

@@ -14,6 +14,7 @@ import pytest
 from ehrgen.errors import InputError
 from ehrgen.paths import project_root, rules_dir
 from ehrgen.rules.ruleset import RULE_COLUMNS, affected_drugs, alert_for, diff, load, normalise_key_value
+from tests.reference_data import needs_shared_reference
 
 
 def test_version_and_content_hash_match_the_body(ruleset):
@@ -110,6 +111,7 @@ def test_load_reports_file_and_line(tmp_path):
         load(tmp_path / "missing")
 
 
+@needs_shared_reference
 def test_generator_is_reproducible_and_spot_checks_pass(tmp_path):
     out = tmp_path / "rules.tsv"
     proc = subprocess.run([sys.executable, str(project_root() / "tools" / "gen_rules.py"), "--out", str(out)],

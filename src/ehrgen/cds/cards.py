@@ -199,7 +199,7 @@ def _suggestions(order: DraftOrder, drug: str, recs: list[Recommendation], calls
         }]
         if order.reference:
             actions.append({"type": "delete", "description": _fmt(text["delete"], drug=drug),
-                            "resourceId": [order.reference]})
+                            "resourceId": order.reference})  # CDS Hooks 2.0: a string
         label = _fmt(text["replace"], drug=drug, alternative=alt)
         if caution:
             label = _cut(f"{label} — {caution}", 160)

@@ -34,6 +34,9 @@ def register(app: typer.Typer) -> None:
         for r in results:
             write_sample_calls(r, out)
         write_calls_tsv(results, out / "calls.tsv")
+        from ehrgen.cli import lineage
+
+        lineage.record(out, "call", vcf=vcf, outside_calls=outside_calls)
         counts: dict[str, int] = {}
         for r in results:
             for c in r.genes.values():

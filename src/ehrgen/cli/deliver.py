@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ehrgen.cli.common import one_line_errors
+from ehrgen.cli.common import err_console, one_line_errors
 from ehrgen.errors import InputError
 
 console = Console()
@@ -76,6 +76,15 @@ def deliver(
         targets = targets_from_settings(settings)
     if clinical and consent_json:
         raise InputError("--consent", "give either --clinical or --consent, not both")
+    consent_from = "--clinical" if clinical else "--consent" if consent_json else None
+    if consent_from is None:
+        # `ehrgen export` recorded the clinical data it (or interpret) used: its consent records apply
+        from ehrgen.cli import lineage
+
+        clinical = lineage.recorded(export_dir).get("clinical")
+        if clinical is not None:
+            consent_from = f"{clinical} (recorded in {export_dir / lineage.FILE})"
+            err_console.print(f"consent: from {consent_from}", markup=False, highlight=False)
     consent = load_consent_source(clinical) if clinical else _read_consent_json(consent_json) if consent_json else None
 
     report = deliver_dir(export_dir, targets, settings, consent)
@@ -92,8 +101,29 @@ def deliver(
     console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing to deliver")
     for err in report.input_errors:
         console.print(f"[red]input error:[/] {err}", highlight=False)
+    _explain_withheld(report, consent_from)
     if not report.ok:
         raise typer.Exit(code=1)
+
+
+def _explain_withheld(report, consent_from: str | None) -> None:
+    """Say why nothing (or not everything) was released and how to give consent data: silence looks like success."""
+    withheld = sorted({o.patient_id for o in report.outcomes if o.status == "withheld"})
+    if not withheld:
+        return
+    released = {o.patient_id for o in report.outcomes if o.status in ("sent", "unchanged")}
+    head = "nothing was released" if not released else f"{len(withheld)} patient(s) withheld"
+    if consent_from is None:
+        err_console.print(
+            f"note: {head}: no consent data was given, and no consent means no release. Give the clinical data "
+            "with consent records (--clinical DIR_OR_FILE: consent.csv, HL7 v2 or FHIR Consent; see "
+            "docs/clinical-data.md) or a JSON object {\"<patient id>\": true|false} (--consent FILE), or run "
+            "`ehrgen interpret`/`ehrgen export` with --clinical so that it is recorded for this folder.",
+            markup=False, highlight=False)
+    else:
+        err_console.print(
+            f"note: {head}: the consent data ({consent_from}) has no consent to return results for them "
+            "(see the Reason column).", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
             raise InputError("--source", f"expected cpic, dpwg or both, got {source!r}")
         res = interpret_dir(calls_dir, out, clinical=clinical, source=source,  # type: ignore[arg-type]
                             rules_path=rules, render_reports=not no_report)
+        from ehrgen.cli import lineage
+
+        lineage.record(out, "interpret", calls_dir=calls_dir, clinical=clinical, rules=rules)
         for w in res.warnings:
             err_console.print(f"warning: {w}", markup=False, highlight=False)
         for e in res.errors:

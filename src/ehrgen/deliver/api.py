@@ -106,7 +106,8 @@ def _sender(t: Target, settings: Settings, smart: SmartBackendAuth | None):
         return OutboxSender(t)
     if isinstance(t, FhirTarget):
         auth = smart or SmartBackendAuth.from_settings(settings.fhir)
-        return FhirSender(t, FhirClient(t.base_url, settings=settings.fhir, smart=auth), dl)
+        return FhirSender(t, FhirClient(t.base_url, settings=settings.fhir, smart=auth), dl,
+                          reject_unknown_patient=settings.fhir.unknown_patient == "reject")
     if isinstance(t, MllpTarget):
         m = settings.mllp
         return MllpSender(t, MllpClient(t.host, t.port, timeout_s=m.timeout_s, max_retries=m.max_retries,

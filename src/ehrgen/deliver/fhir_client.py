@@ -180,6 +180,14 @@ class FhirClient:
     def post_resource(self, resource_type: str, resource_json: bytes) -> FhirResponse:
         return self._post(f"{self.base_url}/{resource_type}", resource_json)
 
+    def search(self, resource_type: str, params: dict[str, str]) -> FhirResponse:
+        """One GET search (no retries beyond the transport's: a pre-check, not a release)."""
+        try:
+            resp = self._http.get(f"{self.base_url}/{resource_type}", params=params, headers=self._headers())
+        except (SmartAuthError, httpx.TimeoutException, httpx.TransportError) as exc:
+            return FhirResponse(None, None, b"", 1, error=exc.__class__.__name__)
+        return FhirResponse(resp.status_code, _json_or_none(resp.content), resp.content, 1)
+
     def _post(self, url: str, body: bytes) -> FhirResponse:
         attempt = 0
         refreshed = False

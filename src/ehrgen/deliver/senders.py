@@ -50,14 +50,20 @@ class OutboxSender:
 
 
 class FhirSender:
-    def __init__(self, target: FhirTarget, client: FhirClient, dead_letter_dir: Path) -> None:
+    def __init__(self, target: FhirTarget, client: FhirClient, dead_letter_dir: Path, *,
+                 reject_unknown_patient: bool = False) -> None:
         self.target = target
         self.client = client
         self.dead_letter_dir = dead_letter_dir
+        self.reject_unknown_patient = reject_unknown_patient  # settings fhir.unknown_patient = "reject"
 
     def send(self, art: Artefact, data: bytes, sha256: str) -> Attempt:
-        resp = self.client.post_transaction(data)
         bundle = json.loads(data)
+        if self.reject_unknown_patient:
+            refused = self._unknown_patient(art, bundle, data, sha256)
+            if refused is not None:
+                return refused
+        resp = self.client.post_transaction(data)
         if resp.ok:
             att = Attempt("accepted", response=resp.summary, location=_locations(resp))
             outcome, desc = "0", f"transaction accepted ({resp.summary})"
@@ -85,8 +91,43 @@ class FhirSender:
             att.audit_response = ar.summary
         return att
 
+    def _unknown_patient(self, art: Artefact, bundle: dict[str, Any], data: bytes, sha256: str) -> Attempt | None:
+        """With unknown_patient = reject: the EHR must already know the patient's identifier, else nothing is sent
+        (no bundle, no AuditEvent to the server) and the bundle is dead-lettered with the reason."""
+        token = patient_identifier_token(bundle)
+        if token is None:
+            return None
+        resp = self.client.search("Patient", {"identifier": token, "_summary": "count"})
+        if resp.ok and isinstance(resp.body, dict) and isinstance(resp.body.get("total"), int):
+            if resp.body["total"] >= 1:
+                return None
+            system = token.split("|", 1)[0]
+            reason = (f"patient not found in the EHR: no Patient with an identifier of system {system} "
+                      "(fhir.unknown_patient = reject); nothing was sent for this patient")
+        else:
+            reason = f"could not check that the EHR knows the patient ({resp.error or resp.summary}); nothing sent"
+        folder = dead_letter(self.dead_letter_dir, art, data, sha256, target=self.target.key, reason=reason)
+        return Attempt("dead-lettered", response=resp.summary, reason=reason, location=str(folder))
+
     def close(self) -> None:
         self.client.close()
+
+
+def patient_identifier_token(bundle: dict[str, Any]) -> str | None:
+    """`system|value` of the patient a bundle is for: its Patient entry, else a conditional subject reference."""
+    for e in bundle.get("entry") or []:
+        res = e.get("resource") or {}
+        if res.get("resourceType") == "Patient":
+            ident = (res.get("identifier") or [{}])[0]
+            if ident.get("system") and ident.get("value"):
+                return f"{ident['system']}|{ident['value']}"
+    for e in bundle.get("entry") or []:
+        ref = ((e.get("resource") or {}).get("subject") or {}).get("reference") or ""
+        if ref.startswith("Patient?identifier="):
+            from urllib.parse import unquote
+
+            return unquote(ref.removeprefix("Patient?identifier="))
+    return None
 
 
 class MllpSender:

@@ -40,6 +40,32 @@ class PatientRef:
     identifier_value: str
 
 
+@dataclass(frozen=True)
+class BundleOptions:
+    """Site choices for the bundles (settings `fhir.*`, see docs/ehr-integration.md)."""
+
+    performer_name: str = "Pharmacogenomics laboratory"
+    performer_identifier: tuple[str, str] | None = None  # (system, value) of the lab
+    references: Literal["conditional", "plain"] = "conditional"
+    unknown_patient: Literal["create", "reject"] = "create"
+
+    @classmethod
+    def from_settings(cls, fhir: Any) -> "BundleOptions":
+        ident = None
+        if fhir.performer_identifier_system and fhir.performer_identifier_value:
+            ident = (fhir.performer_identifier_system, fhir.performer_identifier_value)
+        return cls(performer_name=fhir.performer_name, performer_identifier=ident, references=fhir.references,
+                   unknown_patient=fhir.unknown_patient)
+
+    def performer(self) -> dict[str, Any]:
+        """The lab as a logical Organization reference (identifier + display; nothing to resolve)."""
+        ref: dict[str, Any] = {"type": "Organization"}
+        if self.performer_identifier:
+            ref["identifier"] = {"system": self.performer_identifier[0], "value": self.performer_identifier[1]}
+        ref["display"] = self.performer_name
+        return ref
+
+
 @dataclass
 class ReportContext:
     ehrgen_version: str
@@ -52,6 +78,7 @@ class ReportContext:
     patient_reference: Literal["conditional", "fullurl"] = "conditional"
     # set on re-interpretation: the advice this bundle replaces (for Provenance and the clinician's notice)
     supersedes: "Supersession | None" = None
+    options: BundleOptions = field(default_factory=BundleOptions)
 
 
 @dataclass
@@ -105,16 +132,23 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
     pid, sample, rv = patient.id, calls.sample, context.rules_version
     issued = _instant(context.issued)
 
-    # patient: conditional create, referenced conditionally (or by fullUrl)
+    opts = context.options
+    performer = [opts.performer()]
+    # patient: conditional create, referenced conditionally (or by fullUrl: fhir.references = "plain")
     p_ident = {"system": patient.identifier_system, "value": patient.identifier_value}
     p_token = search_token(patient.identifier_system, patient.identifier_value)
     p_full = f"urn:uuid:{stable_uuid('patient', patient.identifier_system, patient.identifier_value)}"
-    subject = {"reference": f"Patient?identifier={p_token}" if context.patient_reference == "conditional" else p_full}
+    conditional = context.patient_reference == "conditional" and opts.references == "conditional"
+    subject = {"reference": f"Patient?identifier={p_token}" if conditional else p_full}
     entries: list[dict[str, Any]] = [{
         "fullUrl": p_full,
         "resource": {"resourceType": "Patient", "identifier": [p_ident]},
         "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={p_token}"},
     }]
+    if opts.unknown_patient == "reject" and conditional:
+        # no Patient entry: the server must resolve Patient?identifier= or fail the whole transaction, so an
+        # unknown MRN never creates a bare Patient (the FHIR sender checks first and says so per patient)
+        entries = []
 
     sp_ident = business_identifier("specimen", pid, sample)
     specimen_ref = {"reference": full_url(sp_ident)}
@@ -132,7 +166,8 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
     for gene, call in genes.items():
         ident = business_identifier("genotype", pid, sample, gene)
         tpl = R.genotype_template(R.genotype_key(call))
-        res = {**tpl, "identifier": [ident], "subject": subject, "issued": issued, "specimen": specimen_ref}
+        res = {**tpl, "identifier": [ident], "subject": subject, "effectiveDateTime": issued, "issued": issued,
+               "performer": performer, "specimen": specimen_ref}
         entries.append(_put(res, ident))
         ref = {"reference": full_url(ident)}
         genotype_refs[gene] = ref
@@ -146,8 +181,9 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
         key = R.recommendation_key(rec, pheno)
         i_ident = business_identifier("therapeutic-implication", pid, sample, rec.drug, rec.source, rv)
         derived = [genotype_refs[g] for g in rec.genes if g in genotype_refs]
-        imp = {**R.implication_template(key), "identifier": [i_ident], "subject": subject, "issued": issued,
-               "specimen": specimen_ref, "derivedFrom": derived}
+        imp = {**R.implication_template(key), "identifier": [i_ident], "subject": subject,
+               "effectiveDateTime": issued, "issued": issued, "performer": performer, "specimen": specimen_ref,
+               "derivedFrom": derived}
         entries.append(_put(imp, i_ident))
         i_ref = {"reference": full_url(i_ident)}
         result_refs.append(i_ref)
@@ -184,7 +220,9 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
         "category": [{"coding": [ct.coding("element", "category-ge")]}],
         "code": {"coding": [ct.coding("element", "report-code")], "text": "Pharmacogenomic report"},
         "subject": subject,
+        "effectiveDateTime": issued,
         "issued": issued,
+        "performer": performer,
         "specimen": [specimen_ref],
         "result": result_refs,
         "conclusion": _conclusion(genes, actionable),
@@ -207,7 +245,7 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
     provenance = {
         "resourceType": "Provenance",
         "id": pv_id,
-        "target": [{"reference": e["fullUrl"]} for e in entries[1:]],
+        "target": [{"reference": e["fullUrl"]} for e in entries if e["resource"]["resourceType"] != "Patient"],
         "recorded": issued,
         "policy": [f"urn:ehrgen:rules:{quote(rv, safe='')}", f"urn:ehrgen:version:{quote(context.ehrgen_version, safe='')}"],
         "agent": [{"type": ct.concept("element", "provenance-author"),

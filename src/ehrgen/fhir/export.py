@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from ehrgen import __version__
 from ehrgen.errors import InputError
-from ehrgen.fhir.bundle import PatientRef, ReportContext, build_bundle, bundle_json
+from ehrgen.fhir.bundle import BundleOptions, PatientRef, ReportContext, build_bundle, bundle_json
 from ehrgen.hl7.oru import build_oru, parse_oru
 from ehrgen.pgx.model import SampleCalls
 from ehrgen.rules.model import Recommendation
@@ -175,13 +175,14 @@ def merge_bundles(bundles: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def export_patient(res: PatientResults, out_dir: Path, patient_ref: PatientRef, orders: dict[str, str],
-                   check: bool = True) -> list[Path]:
+                   check: bool = True, options: BundleOptions | None = None) -> list[Path]:
     bundles, messages = [], []
     for calls in res.calls:
         recs = [r for r in res.recs if r.sample in ("", calls.sample)] if len(res.calls) > 1 else res.recs
         ctx = ReportContext(ehrgen_version=__version__, rules_version=res.rules_version,
                             input_sha256=calls.source_sha256 or "unknown", issued=res.issued,
-                            report_html=res.report_html, medication_orders=orders)
+                            report_html=res.report_html, medication_orders=orders,
+                            options=options or BundleOptions())
         bundles.append(build_bundle(calls, recs, patient_ref, ctx))
         messages.append(build_oru(calls, recs, patient_ref, ctx))
     bundle = merge_bundles(bundles)
@@ -220,7 +221,8 @@ def check_bundle(bundle: dict[str, Any]) -> list[str]:
 
 
 def iter_export(results_dir: Path, out_dir: Path, calls_dir: Path | None = None, clinical: Any = None,
-                identifier_system: str = DEFAULT_ID_SYSTEM, check: bool = True) -> Iterator[tuple[str, list[Path] | str]]:
+                identifier_system: str = DEFAULT_ID_SYSTEM, check: bool = True,
+                options: BundleOptions | None = None) -> Iterator[tuple[str, list[Path] | str]]:
     """Export every patient; yields (patient file stem, written paths | one-line error)."""
     dirs = [results_dir] + ([calls_dir] if calls_dir else [])
     for path in find_results(results_dir):
@@ -229,7 +231,7 @@ def iter_export(results_dir: Path, out_dir: Path, calls_dir: Path | None = None,
             res = load_patient_results(path, dirs)
             patient_ref = _patient_ref(res.patient, clinical, identifier_system)
             orders = _orders(res, clinical)
-            yield stem, export_patient(res, out_dir, patient_ref, orders, check=check)
+            yield stem, export_patient(res, out_dir, patient_ref, orders, check=check, options=options)
         except (InputError, OSError) as exc:
             yield stem, str(exc).splitlines()[0]
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from ehrgen.errors import EhrgenError
-from ehrgen.paths import project_root, reference_dir
+from ehrgen.paths import project_root
 from ehrgen.settings import SandboxSettings, load_settings
 
 IG_PACKAGE_NAME = "hl7.fhir.uv.genomics-reporting-3.0.0.tgz"
@@ -38,10 +38,15 @@ def packages_dir() -> Path:
     return sandbox_dir() / "packages"
 
 
+def ig_dir() -> Path:
+    """The project's pinned Genomics Reporting IG package (committed; re-fetched by build.sh, checksum-checked)."""
+    return sandbox_dir() / "ig"
+
+
 def ig_package(settings: SandboxSettings | None = None) -> Path:
-    """The Genomics Reporting IG npm package: settings (EHRGEN_SANDBOX__IG_PACKAGE) or the reference copy."""
+    """The Genomics Reporting IG npm package: settings (EHRGEN_SANDBOX__IG_PACKAGE) or the project's copy."""
     settings = settings or load_settings().sandbox
-    return Path(settings.ig_package) if settings.ig_package else reference_dir() / "fhir" / IG_PACKAGE_NAME
+    return Path(settings.ig_package) if settings.ig_package else ig_dir() / IG_PACKAGE_NAME
 
 
 def _script_env(settings: SandboxSettings) -> dict[str, str]:

@@ -71,9 +71,9 @@ def validate_files(
         return []
     settings = settings or load_settings().sandbox
     jar = sandbox.jar_path()
-    if not jar.is_file() or not any(sandbox.packages_dir().glob("*.tgz")):
-        sandbox.build(settings)
     ig = sandbox.ig_package(settings)
+    if not jar.is_file() or not any(sandbox.packages_dir().glob("*.tgz")) or not ig.is_file():
+        sandbox.build(settings)  # also fetches a missing pinned IG package
     if not ig.is_file():
         raise SandboxError(f"{ig}: Genomics Reporting IG package not found (set EHRGEN_SANDBOX__IG_PACKAGE)")
 

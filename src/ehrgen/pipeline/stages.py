@@ -230,7 +230,8 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     Skipped when neither the advice (signature), the calls, the patient record nor the orders changed:
     the files then keep their bytes (and issued time), so delivery finds them unchanged.
     """
-    from ehrgen.fhir.bundle import PatientRef, ReportContext, Supersession, bundle_json, build_bundle
+    from ehrgen.fhir.bundle import BundleOptions, PatientRef, ReportContext, Supersession, bundle_json, build_bundle
+    from ehrgen.settings import load_settings
     from ehrgen.hl7.oru import build_oru
     from ehrgen.rules.report import build_report_model, render_html
 
@@ -240,8 +241,9 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
         raise InputError("clinical", "no patient record with an identifier for the sample's patient")
     ref = PatientRef(patient, p.identifier_system or "urn:ehrgen:patient", p.identifier_value)
     orders = _medication_orders(ctx, patient)
+    options = BundleOptions.from_settings(load_settings().fhir)
     fp = fingerprint("export", EXPORT_FORMAT, __version__, signature(recs), calls_fp, calls.sample,
-                     [ref.id, ref.identifier_system, ref.identifier_value], orders)
+                     [ref.id, ref.identifier_system, ref.identifier_value], orders, repr(options))
     files = export_files(patient, dirs)
     st = read_state(dirs.export, patient)
     if st and st.get("fingerprint") == fp and all(f.is_file() for f in files.values()):
@@ -249,7 +251,8 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
         return False
     issued = datetime.now(timezone.utc).replace(microsecond=0)
     context = ReportContext(ehrgen_version=__version__, rules_version=ctx.ruleset.version,
-                            input_sha256=calls.source_sha256, issued=issued, medication_orders=orders)
+                            input_sha256=calls.source_sha256, issued=issued, medication_orders=orders,
+                            options=options)
     advice = _advice(recs)
     if st and st.get("rules_version") and st["rules_version"] != ctx.ruleset.version \
             and st.get("signature") != signature(recs) and st.get("sample") == calls.sample:

@@ -12,9 +12,8 @@ final class Options {
 	String host = "127.0.0.1";
 	int port = 8080;
 	Path dataDir = SANDBOX_DIR.resolve("data");
-	// the project's pinned reference copy: <project>/../shared/reference/fhir/
-	Path igPackage = SANDBOX_DIR.resolve("../../shared/reference/fhir/hl7.fhir.uv.genomics-reporting-3.0.0.tgz")
-			.normalize();
+	// the project's pinned copy (ehr-sandbox/ig/, listed with its checksum in packages.txt)
+	Path igPackage = SANDBOX_DIR.resolve("ig/hl7.fhir.uv.genomics-reporting-3.0.0.tgz");
 	Path packagesDir = SANDBOX_DIR.resolve("packages");
 	final List<String> rest = new ArrayList<>();
 
