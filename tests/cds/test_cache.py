@@ -177,3 +177,24 @@ def test_user_from_jwt_when_the_hook_names_none() -> None:
     assert user_of({}, {"iss": "https://ehr", "sub": "c", "fhirUser": "Practitioner/9"}) == (
         "Practitioner/9", "https://ehr c")
     assert user_of({"userId": "PractitionerRole/3"}, None) == ("PractitionerRole/3", None)
+
+
+def test_ehrgen_audit_lists_who_saw_what(setup) -> None:
+    from typer.testing import CliRunner
+
+    from ehrgen.cli.main import app as cli
+
+    url, _fhir, ledger, app = setup
+    indicators(url, body())
+    with Ledger(ledger) as led:
+        led.record(run_id="r1", patient_id="p1", kind="fhir-bundle", target="fhir:x", status="accepted", sha256="a")
+    assert app.state.access_log.flush()
+    r = CliRunner().invoke(cli, ["audit", "p1", "--ledger", str(ledger), "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert [(x["event"], x["who"]) for x in rows] == [("cds-read", "Practitioner/dr1"), ("release", "fhir:x")]
+    assert "order-select" in rows[0]["what"] and rows[0]["outcome"] == "success"
+    r = CliRunner().invoke(cli, ["audit", "p1", "--ledger", str(ledger)])
+    assert r.exit_code == 0 and "cds-read" in r.output
+    r = CliRunner().invoke(cli, ["audit", "p1", "--ledger", str(ledger.parent / "none.sqlite")])
+    assert r.exit_code == 2
