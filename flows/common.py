@@ -22,7 +22,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
-from ehrgen.pipeline.outcome import SampleOutcome, summarise
+from ehrgen.pipeline.outcome import SampleOutcome, attention_first, summarise, withdrawn_note
 from ehrgen.pipeline.plan import Chunk
 from ehrgen.pipeline.run import RunConfig, deliver_run, reinterpret_samples, run_chunk
 
@@ -62,18 +62,20 @@ def deliver(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | None = 
     return done
 
 
-def progress_start(description: str) -> Any:
+def progress_start(description: str, key: str | None = None) -> Any:
+    """A Prefect progress artifact (0-100 %), updated per chunk by progress_update."""
     try:
-        return create_progress_artifact(progress=0.0, description=description)
+        return create_progress_artifact(progress=0.0, key=key, description=description)
     except Exception:  # artifacts are a convenience: never fail a run over one
         return None
 
 
-def progress_update(artifact_id: Any, done: int, total: int) -> None:
+def progress_update(artifact_id: Any, done: int, total: int, description: str | None = None) -> None:
     if artifact_id is None:
         return
     try:
-        update_progress_artifact(artifact_id=artifact_id, progress=100.0 * done / max(total, 1))
+        update_progress_artifact(artifact_id=artifact_id, progress=round(100.0 * done / max(total, 1), 1),
+                                 description=description)
     except Exception:
         pass
 
@@ -81,18 +83,21 @@ def progress_update(artifact_id: Any, done: int, total: int) -> None:
 def publish(outcomes: list[SampleOutcome], title: str, key_prefix: str, extra: str = "") -> dict[str, Any]:
     """Table + markdown artifacts. Sample ids and statuses only: no patient ids, names or genotypes."""
     s = summarise(outcomes)
+    # failed samples first: partial failure is what the operator must see without scrolling
     rows = [{"sample": o.sample, "status": o.status, "stage": o.stage, "actionable": o.actionable,
-             "delivered": o.delivered, "reason": o.reason} for o in outcomes]
+             "delivered": o.delivered, "reason": o.reason} for o in attention_first(outcomes)]
     lines = [f"# {title}", "", f"**{s['state']}**: {s['samples']} sample(s), {s['failed']} failed, "
              f"{s['actionable']} actionable finding(s), {s.get('rejected_records', 0)} input record(s) rejected.",
              "", "| status | samples |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in s["by_status"].items()]
+    lines += [f"| {k} | {v} |" for k, v in sorted(s["by_status"].items(), key=lambda kv: _status_rank(kv[0]))]
     failed = [o for o in outcomes if o.failed]
     if failed:
         lines += ["", "## Failed", ""] + [f"- `{o.sample}` at {o.stage}: {o.reason}" for o in failed]
     rejected = [o for o in outcomes if o.is_record]
     if rejected:
         lines += ["", "## Rejected input records", ""] + [f"- `{o.sample}`: {o.reason}" for o in rejected]
+    if withdrawn_note(s):
+        lines += ["", withdrawn_note(s)]
     if extra:
         lines += ["", extra]
     try:
@@ -101,6 +106,10 @@ def publish(outcomes: list[SampleOutcome], title: str, key_prefix: str, extra: s
     except Exception as exc:
         get_run_logger().warning("could not create artifacts (%s)", exc.__class__.__name__)
     return s
+
+
+def _status_rank(status: str) -> tuple[int, str]:
+    return (0 if status in ("failed", "delivery-failed") else 1, status)
 
 
 def final_state(summary: dict[str, Any]) -> State:

@@ -6,6 +6,7 @@ and a delivery task with retries behind each chunk. Final state: Completed, Comp
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from prefect import flow, get_run_logger
 
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import DEFAULT_CHUNK, Chunk, plan
-from ehrgen.pipeline.run import RunConfig, finish_run, plan_errors
+from ehrgen.pipeline import progress
+from ehrgen.pipeline.run import RunConfig, finish_run, note_consent, plan_errors
 from flows.common import deliver, final_state, process_chunk, progress_start, progress_update, publish
 
 
@@ -26,17 +28,31 @@ def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool
     """Submit every chunk, and a delivery task behind each chunk (so the first patients reach the EHR while
     later chunks are still being processed). A chunk that crashes fails its own samples only."""
     log = get_run_logger()
-    bar = progress_start(f"{title}: chunks done")
+    total = sum(ch.size for ch in chunks)
+    started = time.monotonic()
+    bar = progress_start(f"{title}: 0 of {total} sample(s) done")
     chunk_futs = [process_chunk.submit(ch, cfg) for ch in chunks]
     deliver_futs = [deliver.submit(cfg, f) for f in chunk_futs] if do_deliver else [None] * len(chunks)
     outcomes: list[SampleOutcome] = []
+
+    def advance(ch: Chunk, n: int) -> None:
+        """Per chunk: the Prefect progress artifact, a log line with rate and ETA, and the terminal bar."""
+        progress.report(ch.index, ch.size)
+        done = min(sum(c.size for c in chunks[:n]), total)
+        rate = done / max(time.monotonic() - started, 1e-6)
+        eta = (total - done) / rate if rate > 0 else 0.0
+        progress_update(bar, done, total, f"{title}: {done} of {total} sample(s) done, {rate:.1f}/s, "
+                                          f"about {eta:.0f} s left")
+        log.info("progress: %d of %d sample(s) (%d of %d chunk(s)), %.1f samples/s, about %.0f s left", done,
+                 total, n, len(chunks), rate, eta)
+
     for n, (ch, cf, df) in enumerate(zip(chunks, chunk_futs, deliver_futs), 1):
         try:
             got = cf.result()
         except Exception as exc:
             log.error("chunk %d crashed (%s)", ch.index, exc.__class__.__name__)
             outcomes += _crashed(ch, exc)
-            progress_update(bar, n, len(chunks))
+            advance(ch, n)
             continue
         if df is not None:
             try:
@@ -48,7 +64,7 @@ def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool
                         o.status, o.stage, o.reason = "delivery-failed", "deliver", f"delivery task failed: " \
                                                                                     f"{exc.__class__.__name__}"
         outcomes += got
-        progress_update(bar, n, len(chunks))
+        advance(ch, n)
     return outcomes
 
 
@@ -61,10 +77,11 @@ def run_pipeline(input_dir: str, cfg: RunConfig, chunk_size: int = DEFAULT_CHUNK
     if cfg.clinical is None:
         cfg.clinical = p.clinical
     log.info("planned %d VCF job(s) in %d chunk(s)", p.n_files, len(p.chunks))
+    note_consent(cfg)
     outcomes = run_chunks(p.chunks, cfg, title, do_deliver) + plan_errors(p)
     finish_run(cfg, outcomes, str(Path(input_dir).resolve()))
     summary = publish(outcomes, title, key_prefix)
-    log.info("run finished: %s", {k: summary[k] for k in ("samples", "failed", "by_status")})
+    log.info("run finished: %s", {k: summary[k] for k in ("samples", "failed", "by_status", "consent_withdrawn")})
     return outcomes, summary
 
 

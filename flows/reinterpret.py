@@ -10,7 +10,7 @@ from prefect.states import Completed
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import DEFAULT_CHUNK
 from ehrgen.pipeline.reinterpret import outdated_in_ehr, rules_diff
-from ehrgen.pipeline.run import RunConfig, finish_run, read_run_meta, stored_samples
+from ehrgen.pipeline.run import RunConfig, finish_run, note_consent, read_run_meta, stored_samples
 from flows.common import deliver, final_state, progress_start, progress_update, publish, reinterpret_chunk
 
 
@@ -30,6 +30,7 @@ def reinterpret(work_dir: str = "out", run_name: str = "sample_data", rules_dir:
                     settings=load_settings())
     if rules_dir:
         cfg.rules_dir = rules_dir
+    note_consent(cfg)  # withdrawn patients are not re-interpreted
     rd = rules_diff(cfg)
     log.info("rules %s -> %s: %d rule change(s), %d drug(s) affected", rd.old_version, rd.new_version,
              len(rd.changes), len(rd.drugs))
@@ -38,12 +39,13 @@ def reinterpret(work_dir: str = "out", run_name: str = "sample_data", rules_dir:
         publish([], "Re-interpretation", "pgx-reinterpret", rd.markdown())
         return Completed(message=f"nothing to do: {rd.markdown()} {len(samples)} stored sample(s)")
     chunks = [samples[i:i + chunk_size] for i in range(0, len(samples), chunk_size)]
-    bar = progress_start("Re-interpretation: chunks done")
+    bar = progress_start(f"Re-interpretation: 0 of {len(samples)} sample(s) done")
     futures = [reinterpret_chunk.submit(n, ch, cfg) for n, ch in enumerate(chunks)]
     outcomes: list[SampleOutcome] = []
     for n, fut in enumerate(futures, 1):
         outcomes += fut.result()
-        progress_update(bar, n, len(futures))
+        progress_update(bar, len(outcomes), len(samples),
+                        f"Re-interpretation: {len(outcomes)} of {len(samples)} sample(s) done")
     changed = [o for o in outcomes if o.status == "exported" and "export" not in o.skipped]
     stale = outdated_in_ehr(cfg, outcomes)  # what the ledger says the targets hold differs from the new export
     log.info("advice changed for %d sample(s); %d target copy(ies) out of date", len(changed), len(stale))

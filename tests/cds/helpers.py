@@ -127,22 +127,39 @@ class StubFhir:
                     self.send_response(404)
                     self.end_headers()
                     return
-                system, _, code = q.get("code", [""])[0].partition("|")
+                wanted = {tuple(c.partition("|")[::2]) for c in q.get("code", [""])[0].split(",")}
                 patient = q.get("patient", [""])[0]
                 hits = [o for o in stub.observations
                         if o.get("subject", {}).get("reference") == f"Patient/{patient}"
-                        and any(c.get("code") == code and c.get("system") == system
+                        and any((c.get("system"), c.get("code")) in wanted
                                 for c in o.get("code", {}).get("coding", []))]
-                data = json.dumps(searchset(hits)).encode()
+                total = len(hits)
+                if q.get("_sort") == ["-_lastUpdated"]:  # the cache's validator check
+                    hits = sorted(hits, key=lambda o: (o.get("meta") or {}).get("lastUpdated", ""), reverse=True)
+                if "_count" in q:
+                    hits = hits[:int(q["_count"][0])]
+                doc = searchset(hits)
+                if q.get("_total") == ["accurate"]:
+                    doc["total"] = total
+                data = json.dumps(doc).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/fhir+json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_POST(self) -> None:  # noqa: N802 -- AuditEvents the service writes
+                n = int(self.headers.get("Content-Length") or 0)
+                doc = json.loads(self.rfile.read(n) or b"{}")
+                stub.posted.append({"path": self.path, "resource": doc, "auth": self.headers.get("Authorization")})
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def log_message(self, *args: Any) -> None:
                 pass
 
+        self.posted: list[dict[str, Any]] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/fhir"
 

@@ -31,7 +31,9 @@ from ehrgen.cds.feedback import CardRegistry, FeedbackError, FeedbackLog, parse_
 from ehrgen.cds.interpret import recommend, warm
 from ehrgen.cds.observations import warm as warm_observations
 from ehrgen.cds.orders import draft_orders
-from ehrgen.cds.sources import FetchError, LocalStore, NeedData, gather, prefetch_templates
+from ehrgen.cds.access_log import Access, AccessLog, user_of
+from ehrgen.cds.cache import LedgerWatch, ResultCache
+from ehrgen.cds.sources import FetchError, LocalStore, NeedData, Sources, gather, prefetch_templates
 from ehrgen.settings import CdsSettings
 
 log = logging.getLogger("ehrgen.cds")
@@ -104,6 +106,12 @@ class ServiceConfig:
     feedback_path: Path = Path("out/cds-feedback.jsonl")
     verify_tls: bool = True
     fhir_timeout_s: float = 10.0
+    # the delivery ledger: consent withdrawals and new deliveries (cache invalidation), and where reads are audited
+    ledger_path: Path | None = None
+    audit_fhir_url: str | None = None  # AuditEvents of reads also go here (default: settings.fhir_url)
+    audit_token: str | None = None
+    cache_entries: int = 10_000  # 0 turns the per-patient FHIR result cache off
+    cache_max_age_s: float = 300.0
 
 
 def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None) -> FastAPI:
@@ -113,6 +121,11 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
         verifier = JwtVerifier(issuers=list(s.allowed_issuers), audience=s.audience, jwks_file=s.jwks_file,
                                jwks_url=s.jwks_url)
     store = LocalStore(config.calls_dir) if config.calls_dir else None
+    sources = Sources(store=store, default_fhir=s.fhir_url,
+                      cache=ResultCache(config.cache_entries, config.cache_max_age_s),
+                      watch=LedgerWatch(config.ledger_path) if config.ledger_path else None)
+    access_log = AccessLog(config.ledger_path, config.audit_fhir_url or s.fhir_url, config.audit_token,
+                           verify_tls=config.verify_tls, timeout_s=config.fhir_timeout_s)
     registry = CardRegistry()
     feedback = FeedbackLog(config.feedback_path)
     res = resolver or default_resolver()
@@ -122,7 +135,9 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
     async def lifespan(app: FastAPI):
         warm()
         warm_observations()
-        state["client"] = httpx.AsyncClient(timeout=config.fhir_timeout_s, verify=config.verify_tls)
+        state["client"] = sources.client = httpx.AsyncClient(timeout=config.fhir_timeout_s,
+                                                             verify=config.verify_tls)
+        access_log.start()
         if verifier is None:
             log.warning("CDS Hooks JWT checking is OFF (--insecure-no-auth): any caller can invoke the services; "
                         "use only on a trusted test network")
@@ -130,6 +145,9 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
             yield
         finally:
             await state["client"].aclose()
+            access_log.stop()
+            if sources.watch is not None:
+                sources.watch.close()
 
     app = FastAPI(title="ehrgen CDS Hooks", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     # The spec: CDS services must allow cross-origin calls from browser-based EHRs. Credentials are not
@@ -146,9 +164,9 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
         args = (request.headers.get("authorization"), str(request.url), str(request.base_url))
         try:
             if verifier.jwks_url:  # a JWKS URL may need fetching: keep the event loop free
-                await run_in_threadpool(verifier.verify, *args)
+                request.state.claims = await run_in_threadpool(verifier.verify, *args)
             else:  # file keys: ~1 ms of CPU, cheaper inline than a thread hop
-                verifier.verify(*args)
+                request.state.claims = verifier.verify(*args)
         except AuthError as exc:
             log.info("auth refused: %s", exc)
             return JSONResponse({"error": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
@@ -193,15 +211,25 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
         except BadRequest as exc:
             return error(400, str(exc))
         ctx = body["context"]
+        hook = SERVICES[service_id]["hook"]
+
+        def audit(origin: str, outcome: str, desc: str, cards: int = 0) -> None:
+            user, client = user_of(ctx, getattr(request.state, "claims", None))
+            access_log.record(Access(service_id, hook, str(body["hookInstance"])[:100], ctx["patientId"], user,
+                                     client, origin, outcome, desc, cards))
+
         try:
-            got = await gather(body, ctx["patientId"], store, state["client"], s.fhir_url)
+            got = await gather(body, ctx["patientId"], sources)
         except NeedData as exc:
+            audit("none", "4", "no results available (412)")
             return error(412, str(exc))
         except FetchError as exc:
+            audit("fhir", "8", f"results could not be read: {exc}")
             return error(502, str(exc))
-        hook = SERVICES[service_id]["hook"]
-        issued = []
-        if hook in ORDER_HOOKS:
+        issued, unmatched = [], 0
+        if got.origin == "withdrawn":  # consent withdrawn: no stored results used, no cards (not even pre-test)
+            pass
+        elif hook in ORDER_HOOKS:
             orders = draft_orders(ctx, res, hook)
             drugs = sorted({d for o in orders for d in o.ingredients})
             recs = recommend(got.calls, drugs) if drugs else []
@@ -216,6 +244,7 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
         for card, meta in issued:
             registry.add(card["uuid"], meta)
         cards = [c for c, _m in issued]
+        audit(got.origin, "0", f"{hook}: {len(cards)} card(s), results from {got.origin}", len(cards))
         log.info("%s: %d card(s) [%s], data from %s, %d unmatched order(s), %.1f ms", service_id, len(cards),
                  ",".join(c["indicator"] for c in cards), got.origin, unmatched, (time.perf_counter() - t0) * 1000)
         # a ready JSONResponse skips FastAPI's generic encoder (cards are plain JSON already)
@@ -235,4 +264,6 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
         return JSONResponse({}, status_code=200)
 
     app.state.registry = registry
+    app.state.access_log = access_log
+    app.state.sources = sources
     return app

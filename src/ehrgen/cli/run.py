@@ -6,7 +6,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import typer
 
@@ -27,7 +28,7 @@ def import_flows():
 
 def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional[str], mllp: Optional[str],
              dask: Optional[str], rules_dir: Optional[Path] = None, chunk_size: int = 500,
-             run_name: Optional[str] = None):
+             run_name: Optional[str] = None, show_progress: bool = True):
     """Configure Prefect for offline use, run the flow in this process, return (state, outcomes)."""
     from ehrgen.pipeline.prefect_env import configure
 
@@ -37,7 +38,7 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
     from ehrgen.pipeline.run import RunConfig
 
     # fail fast (exit 2) on an unusable folder or target, before Prefect's start-up
-    plan(input_dir, chunk_size)
+    planned = plan(input_dir, chunk_size)
     RunConfig(work_dir=str(work), mllp=mllp, fhir_url=fhir).targets()
     name = run_name or input_dir.resolve().name
     outcomes_file = work / safe_name(name) / "outcomes.json"
@@ -47,10 +48,11 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
     from flows.common import task_runner
     from flows.pgx_pipeline import pgx_pipeline
 
-    state = pgx_pipeline.with_options(task_runner=task_runner(dask))(
-        input_dir=str(input_dir), work_dir=str(work), run_name=name, outbox=str(outbox) if outbox else None,
-        fhir_url=fhir, mllp=mllp, rules_dir=str(rules_dir) if rules_dir else None, chunk_size=chunk_size,
-        return_state=True)
+    with progress_bar(sum(ch.size for ch in planned.chunks), show=show_progress):
+        state = pgx_pipeline.with_options(task_runner=task_runner(dask))(
+            input_dir=str(input_dir), work_dir=str(work), run_name=name, outbox=str(outbox) if outbox else None,
+            fhir_url=fhir, mllp=mllp, rules_dir=str(rules_dir) if rules_dir else None, chunk_size=chunk_size,
+            return_state=True)
     from ehrgen.pipeline.outcome import SampleOutcome
 
     outcomes = []
@@ -59,7 +61,42 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
     return state, outcomes
 
 
-def print_table(outcomes, title: str, strip_prefix: str = "", max_rows: int = 200) -> None:
+@contextmanager
+def progress_bar(total: int, show: bool = True) -> Iterator[None]:
+    """A rich progress bar on stderr (samples done / total, rate, ETA) fed by ehrgen.pipeline.progress; on a
+    terminal only (logs and pipes get the flow's per-chunk progress log lines instead)."""
+    if not show or not err_console.is_terminal or total <= 0:
+        yield
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    from ehrgen.pipeline import progress
+
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.1f} samples/s" if task.speed else "", style="progress.data.speed")
+
+    tally = progress.Tally()
+    bar = Progress(TextColumn("samples"), BarColumn(), MofNCompleteColumn(), Rate(), TextColumn("ETA"),
+                   TimeRemainingColumn(), TextColumn("elapsed"), TimeElapsedColumn(), console=err_console,
+                   transient=False)
+    task = bar.add_task("samples", total=total)
+
+    def on_progress(chunk_index: int, done: int) -> None:
+        bar.update(task, completed=min(tally.update(chunk_index, done), total))
+
+    progress.add_listener(on_progress)
+    try:
+        with bar:
+            yield
+    finally:
+        progress.remove_listener(on_progress)
+
+
+def print_table(outcomes, title: str, strip_prefix: str = "", max_rows: int = 200,
+                outcomes_file: Optional[Path] = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -68,11 +105,13 @@ def print_table(outcomes, title: str, strip_prefix: str = "", max_rows: int = 20
     t = Table(title=title, show_lines=False)
     for col in ("sample", "patient", "status", "actionable", "delivered", "reason"):
         t.add_column(col, justify="right" if col == "actionable" else "left", overflow="fold")
-    shown = outcomes
+    from ehrgen.pipeline.outcome import attention_first
+
+    shown = attention_first(outcomes)  # failures first, then withdrawn / withheld
     if len(outcomes) > max_rows:  # big batches: list what needs attention, count the rest
-        shown = [o for o in outcomes if o.status not in ("delivered", "unchanged", "exported")][:max_rows]
-        t.caption = (f"{len(outcomes) - len(shown)} more sample(s) delivered/unchanged not listed; "
-                     "all outcomes: <work>/<run>/outcomes.json")
+        shown = [o for o in shown if o.status not in ("delivered", "unchanged", "exported")][:max_rows]
+        t.caption = (f"{len(outcomes) - len(shown)} more sample(s) not listed; all outcomes: "
+                     f"{outcomes_file or 'outcomes.json in the run folder'}")
     for o in shown:
         c = colour.get(o.status, "white")
         reason = o.reason.replace(strip_prefix, "") if strip_prefix else o.reason
@@ -100,14 +139,28 @@ def register(app: typer.Typer) -> None:
         if not outcomes:
             err_console.print(f"error: the run did not complete ({state.name}: {state.message})", highlight=False)
             raise typer.Exit(code=1)
-        print_table(outcomes, f"ehrgen run: {state.name}", str(input_dir.resolve()) + os.sep)
+        from ehrgen.pgx.output import safe_name
+        from ehrgen.pipeline.outcome import summarise, withdrawn_note
+
+        run_dir = (work / safe_name(run_name or input_dir.resolve().name)).resolve()
+        print_table(outcomes, f"ehrgen run: {state.name}", str(input_dir.resolve()) + os.sep,
+                    outcomes_file=run_dir / "outcomes.json")
         box = outbox or (work / "outbox" if not (fhir or mllp) else None)
-        err_console.print(f"{state.name}: {state.message}. Work dir {work}"
-                          + (f", outbox {box}" if box else ""), highlight=False)
-        from ehrgen.pipeline.outcome import exit_code, summarise
+        summary = summarise(outcomes)
+        failed = [o for o in outcomes if o.failed]
+        if failed:  # partial failure must be visible in the last lines, not only in the table
+            err_console.print(f"{len(failed)} sample(s) failed: " + ", ".join(o.sample for o in failed[:20])
+                              + (f" (+{len(failed) - 20} more)" if len(failed) > 20 else ""),
+                              markup=False, highlight=False)
+        if withdrawn_note(summary):
+            err_console.print(withdrawn_note(summary), markup=False, highlight=False)
+        err_console.print(f"{state.name}: {state.message}. Run folder {run_dir} (outcomes.json, calls.tsv, "
+                          f"recommendations.tsv), ledger {(work / 'ledger.sqlite').resolve()}"
+                          + (f", outbox {box.resolve()}" if box else ""), markup=False, highlight=False)
+        from ehrgen.pipeline.outcome import exit_code
 
         # exit codes (README "Exit codes"): 0 all went through; 3 completed with failed samples or rejected
         # input records; 1 nothing went through; 2 unusable input before the run (one_line_errors)
-        code = exit_code(summarise(outcomes))
+        code = exit_code(summary)
         if code:
             raise typer.Exit(code=code)

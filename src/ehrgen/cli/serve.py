@@ -25,6 +25,9 @@ def register(app: typer.Typer) -> None:
                                              "(or a patients.tsv index) for sites without a FHIR server"),
         feedback: Optional[Path] = typer.Option(None, "--feedback", help="card feedback JSONL "
                                                 "(default: <work_dir>/cds-feedback.jsonl)"),
+        ledger: Optional[Path] = typer.Option(None, "--ledger", help="delivery ledger: reads are audited there, "
+                                              "consent withdrawals and new deliveries are read from it "
+                                              "(default: settings deliver.ledger, out/ledger.sqlite)"),
     ) -> None:
         """Serve CDS Hooks: PGx cards at order time (order-select / order-sign) and a patient-view summary."""
         import uvicorn
@@ -48,7 +51,9 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         config = ServiceConfig(settings=cds, calls_dir=calls,
                                feedback_path=feedback or settings.work_dir / "cds-feedback.jsonl",
-                               verify_tls=settings.fhir.verify_tls)
+                               verify_tls=settings.fhir.verify_tls,
+                               ledger_path=ledger or settings.deliver.ledger,
+                               audit_token=settings.fhir.bearer_token)
         try:
             app_ = create_app(config)
         except ValueError as exc:  # incomplete JWT settings

@@ -7,6 +7,7 @@ patient they are about. Outcome codes follow the R4 audit-event-outcome value se
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from ehrgen.store.ledger import utc_now
@@ -161,3 +162,90 @@ def _first_identifier(res: dict[str, Any]) -> dict[str, Any] | None:
                 out["system"] = ident["system"]
             return out
     return None
+
+
+CDS_AGENT_IDENTIFIER = {"system": "urn:ietf:rfc:3986", "value": "urn:ehrgen:cds"}
+CDS_AGENT_NAME = "ehrgen CDS Hooks service"
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_FHIR_REF = ("Practitioner/", "PractitionerRole/", "Patient/", "RelatedPerson/", "Device/", "Organization/")
+
+
+def _who(user: str) -> dict[str, Any]:
+    """A Reference for the user: a relative reference when it looks like one ('Practitioner/123' or a URL
+    ending so), else an identifier (a JWT sub is an opaque string)."""
+    tail = user.split("/fhir/")[-1] if "://" in user else user
+    if tail.startswith(_FHIR_REF) and tail.count("/") == 1:
+        return {"reference": tail, "display": user}
+    return {"identifier": {"value": user}, "display": user}
+
+
+def build_access_event(
+    *,
+    outcome: Outcome,
+    outcome_desc: str,
+    service: str,
+    hook: str,
+    hook_instance: str,
+    patient_id: str,
+    user: str | None,
+    client: str | None,
+    origin: str,
+    recorded: str | None = None,
+) -> dict[str, Any]:
+    """An AuditEvent (R4 JSON dict) for one read of a patient's PGx results by the CDS Hooks service.
+
+    type rest / subtype search-type, action R (the results were read to answer a hook), purpose TREAT; agents:
+    the user the hook names (context.userId, else the JWT's fhirUser or sub) as requestor, and this service;
+    entity: the patient, with the hook and where the results came from as details.
+    """
+    if outcome not in ("0", "4", "8", "12"):
+        raise ValueError(f"AuditEvent.outcome must be 0, 4, 8 or 12, not {outcome!r}")
+    agents: list[dict[str, Any]] = []
+    if user:
+        agents.append({"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                            "code": "IRCP", "display": "information recipient"}]},
+                       "who": _who(user), "requestor": True})
+    service_agent: dict[str, Any] = {
+        "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150",
+                             "display": "Application"}]},
+        "who": {"identifier": CDS_AGENT_IDENTIFIER, "display": CDS_AGENT_NAME},
+        "name": CDS_AGENT_NAME, "requestor": not user,
+    }
+    agents.append(service_agent)
+    if client:
+        agents.append({"type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM",
+                                            "code": "110153", "display": "Source Role ID"}]},
+                       "who": {"identifier": {"value": client}, "display": client}, "requestor": False})
+    detail = [{"type": "hook", "valueString": hook}, {"type": "hookInstance", "valueString": hook_instance},
+              {"type": "origin", "valueString": origin}]
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+                 "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": "search-type",
+                     "display": "search-type"}],
+        "action": "R",
+        "recorded": recorded or utc_now(),
+        "outcome": outcome,
+        "purposeOfEvent": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                        "code": "TREAT", "display": "treatment"}]}],
+        "agent": agents,
+        "source": {
+            "site": service,
+            "observer": {"identifier": CDS_AGENT_IDENTIFIER, "display": CDS_AGENT_NAME},
+            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
+                      "display": "Application Server"}],
+        },
+        "entity": [{
+            "what": ({"reference": f"Patient/{patient_id}", "type": "Patient"} if _FHIR_ID.match(patient_id)
+                     else {"identifier": {"value": patient_id}, "type": "Patient"}),
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
+                     "display": "Person"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
+                     "display": "Patient"},
+            "detail": detail,
+        }],
+    }
+    if outcome_desc.strip():
+        event["outcomeDesc"] = outcome_desc.strip()[:1000]
+    return event

@@ -68,3 +68,34 @@ def load_consent_source(path: Path) -> Any:
         raise InputError(str(path), "cannot read clinical data: ehrgen.ingest.load_clinical is not available "
                                     "in this installation")
     return load_clinical(path)
+
+
+def consent_withdrawals(clinical: Any, ledger_path: Path, *, run_id: str | None = None) -> set[str]:
+    """Patients whose consent is withdrawn after results were sent, kept in the ledger (the CDS service reads it).
+
+    A patient counts as withdrawn when the clinical data now refuses the return of results (an explicit
+    consent record that does not permit it) and a target already holds results for them, or when the ledger
+    already says withdrawn and the clinical data gives no consent again. A consent that permits return again
+    is recorded as 'granted' (the patient is then treated as any other). Refusals before anything was sent
+    are ordinary withheld releases, not withdrawals. Returns the withdrawn set; logs a count only.
+    """
+    import logging
+
+    from ehrgen.store.ledger import Ledger
+
+    consents = getattr(clinical, "consents", None) or {}
+    refused = {pid for pid, c in consents.items() if getattr(c, "return_results", None) is not True}
+    granted = {pid for pid, c in consents.items() if getattr(c, "return_results", None) is True}
+    if not Path(ledger_path).is_file():
+        return set()  # nothing was ever delivered from this work dir
+    with Ledger(ledger_path) as led:
+        before = led.withdrawn()
+        newly = led.ever_delivered(sorted(refused)) - before
+        for pid in sorted(newly):
+            led.record_consent(pid, "withdrawn", run_id=run_id, reason="consent to return results withdrawn")
+        for pid in sorted(before & granted):
+            led.record_consent(pid, "granted", run_id=run_id, reason="consent to return results given again")
+        withdrawn = (before - granted) | newly
+    if newly:
+        logging.getLogger(__name__).warning("%d patient(s) withdrew consent after results were sent", len(newly))
+    return withdrawn

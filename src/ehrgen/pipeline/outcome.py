@@ -18,7 +18,8 @@ class SampleOutcome:
     sample: str
     patient: str = ""
     vcf: str = ""  # file name only
-    status: str = "pending"  # pending | exported | delivered | unchanged | withheld | failed | delivery-failed
+    status: str = "pending"  # pending | exported | delivered | unchanged | withheld | consent-withdrawn | failed
+    #                           | delivery-failed
     stage: str = ""  # the last stage reached, or the one that failed: plan | call | interpret | export | deliver
     reason: str = ""
     actionable: int = 0
@@ -72,6 +73,7 @@ def summarise(outcomes: list[SampleOutcome]) -> dict[str, Any]:
         "rejected_records": len(records),
         "by_status": dict(sorted(counts.items())),
         "actionable": sum(o.actionable for o in samples),
+        "consent_withdrawn": counts["consent-withdrawn"],
         "state": state,
     }
 
@@ -88,3 +90,20 @@ def exit_code(summary: dict[str, Any]) -> int:
     if summary["failed"] or summary.get("rejected_records"):
         return EXIT_PROBLEMS
     return EXIT_OK
+
+
+# display order: what needs attention first (failures, then withheld/withdrawn), then the rest
+_ORDER = {"failed": 0, "delivery-failed": 1, "consent-withdrawn": 2, "withheld": 3}
+
+
+def attention_first(outcomes: list[SampleOutcome]) -> list[SampleOutcome]:
+    """Outcomes with failures first (then withdrawn / withheld), each group in its original order."""
+    return sorted(outcomes, key=lambda o: _ORDER.get(o.status, 9))
+
+
+def withdrawn_note(summary: dict[str, Any]) -> str:
+    n = summary.get("consent_withdrawn", 0)
+    if not n:
+        return ""
+    return (f"{n} patient(s) withdrew consent after results were sent: nothing further delivered or "
+            "re-interpreted for them, and the CDS service no longer uses their stored results.")

@@ -14,11 +14,13 @@ from typing import Any
 
 from ehrgen.deliver.model import FhirTarget, MllpTarget, OutboxTarget, Target
 from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name, write_calls_tsv
+from ehrgen.pipeline import progress
 from ehrgen.pipeline.context import Context, load_context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import Chunk
-from ehrgen.pipeline.stages import _reason, call_job, export_sample, interpret_sample
-from ehrgen.pipeline.workdir import RunDirs, read_state
+from ehrgen.errors import InputError
+from ehrgen.pipeline.stages import _reason, call_job, export_sample, interpret_sample, quick_skip, rec_counts
+from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, state_path
 from ehrgen.rules.batch import recommendations_tsv
 from ehrgen.rules.model import Recommendation
 from ehrgen.settings import Settings
@@ -40,6 +42,9 @@ class RunConfig:
     fhir_url: str | None = None
     mllp: str | None = None  # host:port
     settings: Settings = field(default_factory=Settings)
+    # patients whose consent was withdrawn after results were sent (set by note_consent before the chunks run):
+    # not re-interpreted, re-exported or delivered
+    withdrawn: frozenset[str] = frozenset()
 
     @property
     def dirs(self) -> RunDirs:
@@ -75,14 +80,31 @@ def _context(cfg: RunConfig) -> Context:
     return load_context(cfg.clinical, cfg.rules_dir, cfg.clinical_merge)
 
 
+WITHDRAWN = "consent-withdrawn"
+WITHDRAWN_REASON = "consent withdrawn after results were sent: not re-interpreted or delivered"
+
+
+def note_consent(cfg: RunConfig, run_id: str | None = None) -> RunConfig:
+    """Compare the run's consent data with the ledger (recording withdrawals and renewed consent there, which
+    the CDS service reads) and set cfg.withdrawn. Call once per run, before the chunks."""
+    from ehrgen.deliver.consent import consent_withdrawals
+
+    cfg.withdrawn = frozenset(consent_withdrawals(_context(cfg).clinical, cfg.ledger_path, run_id=run_id))
+    return cfg
+
+
+def _withdrawn(o: SampleOutcome) -> SampleOutcome:
+    o.status, o.reason = WITHDRAWN, WITHDRAWN_REASON
+    return o
+
+
 def process_sample(calls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs, outcome: SampleOutcome,
                    source: str = "both") -> None:
     """Interpret and export one called sample, capturing any failure in its outcome."""
     try:
         recs = interpret_sample(calls, patient, calls_fp, ctx, dirs, outcome, source)
-        outcome.recommendations = len(recs)
-        # "actionable findings": critical/warning alerts (not the many info-level "gene not tested" notes)
-        outcome.actionable = sum(r.actionable and r.alert in ("critical", "warning") for r in recs)
+        counts = rec_counts(recs)
+        outcome.recommendations, outcome.actionable = counts["n"], counts["actionable"]
         export_sample(calls, recs, patient, calls_fp, ctx, dirs, outcome)
         outcome.status, outcome.reason = "exported", ""
     except Exception as exc:  # one sample's failure never sinks the chunk
@@ -99,14 +121,27 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
         for c in call_job(job, ctx, dirs):
             o = c.outcome
             outcomes.append(o)
-            if o.status == "failed" or c.calls is None:
+            progress.report(chunk.index, len(outcomes) - 1)  # the samples before this one are done
+            if o.status == "failed" or (c.calls is None and c.stored is None):
                 continue
             if not o.patient:
                 o.patient = ctx.clinical.links.get(o.sample, "")
             if not o.patient:
                 o.fail("interpret", "no patient linked to the sample (manifest patient_id or clinical samples)")
                 continue
-            process_sample(c.calls, o.patient, c.calls_fp, ctx, dirs, o, cfg.source)
+            if o.patient in cfg.withdrawn:
+                _withdrawn(o)
+                continue
+            if c.stored is not None and quick_skip(o.sample, o.patient, c.calls_fp, ctx, dirs, o, cfg.source):
+                continue  # nothing changed for this sample: not even its files are parsed
+            try:
+                calls = c.load()
+            except (InputError, OSError) as exc:  # a damaged stored calls file: forget it so the next run calls afresh
+                state_path(dirs.calls, o.sample).unlink(missing_ok=True)
+                o.fail("call", f"stored calls unreadable, will be recomputed on the next run ({_reason(exc)})")
+                continue
+            process_sample(calls, o.patient, c.calls_fp, ctx, dirs, o, cfg.source)
+    progress.report(chunk.index, len(outcomes))
     failed = sum(o.failed for o in outcomes)
     log.info("chunk %d: %d sample(s), %d failed", chunk.index, len(outcomes), failed)
     return outcomes
@@ -144,12 +179,19 @@ def deliver_run(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | Non
 
     ctx = _context(cfg)
     settings = cfg.delivery_settings()
-    stage = _stage_for_delivery(cfg, outcomes)
+    held = _held_by_every_target(cfg, ctx, outcomes)
+    for o in outcomes:
+        if id(o) in held:
+            o.stage, o.status, o.delivered = "deliver", "unchanged", held[id(o)]
+    todo = [o for o in outcomes if o.status == "exported"]
+    if not todo:
+        return outcomes
+    stage = _stage_for_delivery(cfg, todo)
     try:
         report = deliver_dir(stage, cfg.targets(), settings, consent=ctx.clinical, run_id=run_id)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    for o in outcomes:
+    for o in todo:
         if o.status != "exported":
             continue
         got = report.for_patient(o.patient)
@@ -174,6 +216,39 @@ def deliver_run(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | Non
     return outcomes
 
 
+def _held_by_every_target(cfg: RunConfig, ctx: Context, outcomes: list[SampleOutcome]) -> dict[int, str]:
+    """Outcomes (by id) whose export was reused unchanged and whose files every target already holds, per the
+    ledger and the sha256 recorded when the files were written (their size and mtime unchanged since):
+    these need no delivery pass, so a rerun does not read, parse and hash every export again.
+    Only patients the consent gate releases qualify; everyone else goes through deliver_dir as before."""
+    from ehrgen.deliver.consent import ConsentGate
+    from ehrgen.pipeline.stages import export_files, stamps_current
+    from ehrgen.store.ledger import Ledger
+
+    cands = [o for o in outcomes if o.status == "exported" and "export" in o.skipped]
+    settings = cfg.delivery_settings()
+    if not cands or not settings.deliver.ledger.is_file():
+        return {}
+    gate = ConsentGate(ctx.clinical, required=settings.deliver.require_consent)
+    targets = [(t.key, t.kinds) for t in cfg.targets()]  # an outbox key resolves its path: once, not per file
+    label = "; ".join(f"{k}: unchanged" for k in sorted({key.split(":", 1)[0] for key, _k in targets}))
+    with Ledger(settings.deliver.ledger) as led:
+        sent = led.latest_sent()
+    out: dict[int, str] = {}
+    for o in cands:
+        pid = gate.patient_for(safe_name(o.patient))
+        if not gate.allows(pid)[0]:
+            continue
+        files = export_files(o.patient, cfg.dirs)
+        stamps = (read_state(cfg.dirs.export, o.patient) or {}).get("files")
+        if not stamps_current(stamps, files):
+            continue
+        if all(sent.get((pid, kind, key)) == stamps[kind][0] for key, kinds in targets for kind in kinds
+               if kind in files):
+            out[id(o)] = label
+    return out
+
+
 def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | None = None) -> Path:
     """Write outcomes.json, calls.tsv, recommendations.tsv, run.json (how to redo it) and a snapshot of the
     rules used (what re-interpretation diffs against)."""
@@ -195,6 +270,17 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
     atomic_write_text(dirs.root / "run.json", json.dumps(meta, indent=1) + "\n")
     atomic_write_text(dirs.outcomes, json.dumps([o.to_dict() for o in outcomes], indent=1) + "\n")
     ok = [o for o in outcomes if o.stage in ("export", "deliver") and not o.status == "failed"]
+    # the batch tables are rebuilt from every sample's files: skip that when no sample's calls or advice changed
+    key = fingerprint("tables", sorted((o.sample, o.patient) for o in ok), rs.version, cfg.source)
+    tables = dirs.root / ".tables.json"
+    reused = all("call" in o.skipped and "interpret" in o.skipped for o in ok)
+    if reused and (dirs.root / "calls.tsv").is_file() and (dirs.root / "recommendations.tsv").is_file():
+        try:
+            if json.loads(tables.read_text(encoding="utf-8")).get("key") == key:
+                return dirs.outcomes
+        except (OSError, ValueError, AttributeError):
+            pass
+    tables.unlink(missing_ok=True)
     calls = []
     recs: list[Recommendation] = []
     for o in ok:
@@ -206,6 +292,7 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
             continue
     write_calls_tsv(calls, dirs.root / "calls.tsv")
     atomic_write_text(dirs.root / "recommendations.tsv", recommendations_tsv(recs))
+    atomic_write_text(tables, json.dumps({"key": key}) + "\n")
     return dirs.outcomes
 
 
@@ -237,6 +324,9 @@ def reinterpret_samples(cfg: RunConfig, samples: list[tuple[str, str]]) -> list[
     for sample, patient in samples:
         o = SampleOutcome(sample, patient or ctx.clinical.links.get(sample, ""), stage="interpret")
         outcomes.append(o)
+        if o.patient and o.patient in cfg.withdrawn:
+            _withdrawn(o)
+            continue
         st = read_state(dirs.calls, sample) or {}
         try:
             calls = read_sample_calls(dirs.calls / f"{sample}.calls.json")
@@ -259,6 +349,7 @@ def run_local(input_dir: str | Path, cfg: RunConfig, chunk_size: int = 500, deli
     p = make_plan(input_dir, chunk_size, cfg.clinical)
     if cfg.clinical is None:
         cfg.clinical = p.clinical
+    note_consent(cfg)
     outcomes = [o for ch in p.chunks for o in run_chunk(ch, cfg)]
     outcomes += plan_errors(p)
     if deliver:

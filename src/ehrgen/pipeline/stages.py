@@ -73,6 +73,13 @@ class Called:
     outcome: SampleOutcome
     calls: SampleCalls | None = None
     calls_fp: str = ""
+    stored: Path | None = None  # calls unchanged since the last run: the file, read only when needed
+
+    def load(self) -> SampleCalls | None:
+        """The calls (reading the stored file on first use); None when the sample has none."""
+        if self.calls is None and self.stored is not None:
+            self.calls = read_sample_calls(self.stored)
+        return self.calls
 
 
 def _vcf_samples(path: str) -> list[str]:
@@ -115,12 +122,9 @@ def call_job(job: VcfJob, ctx: Context, dirs: RunDirs) -> list[Called]:
         st = read_state(dirs.calls, s.sample)
         calls_file = dirs.calls / f"{safe_name(s.sample)}.calls.json"
         if st and st.get("fingerprint") == c.calls_fp and calls_file.is_file():
-            try:
-                c.calls = read_sample_calls(calls_file)
-                c.outcome.skipped.append("call")
-                continue
-            except InputError:
-                pass
+            c.stored = calls_file  # read later, and only if interpretation or export must be redone
+            c.outcome.skipped.append("call")
+            continue
         todo.append(s)
     if todo:
         _call_todo(job.vcf, todo, results, outside, vcf_sha, ctx, dirs)
@@ -178,14 +182,17 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
     from ehrgen.rules.engine import interpret
 
     outcome.stage = "interpret"
-    fp = fingerprint("interpret", calls_fp, patient, ctx.rules_fp, ctx.ruleset.version, source)
+    fp = interpret_fingerprint(calls_fp, patient, ctx, source)
     path = dirs.recommendations / f"{safe_name(calls.sample)}.recommendations.json"
     st = read_state(dirs.recommendations, calls.sample)
     if st and st.get("fingerprint") == fp and path.is_file():
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             outcome.skipped.append("interpret")
-            return [Recommendation.from_dict(r) for r in doc["recommendations"]]
+            recs = [Recommendation.from_dict(r) for r in doc["recommendations"]]
+            if "n" not in st:  # a state written by an older ehrgen: add what the quick path needs
+                write_state(dirs.recommendations, calls.sample, {**st, **rec_counts(recs)})
+            return recs
         except (OSError, ValueError, KeyError, TypeError):
             pass
     recs = interpret(calls, patient, source=source, ruleset=ctx.ruleset)  # type: ignore[arg-type]
@@ -193,8 +200,19 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
            "rules_version": ctx.ruleset.version, "rules_sha256": ctx.rules_fp,
            "recommendations": [dict(vars(r)) for r in recs]}  # flat dataclass: no deep asdict copy needed
     atomic_write_text(path, _dumps(doc))
-    write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs)})
+    write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs),
+                                                     **rec_counts(recs)})
     return recs
+
+
+def rec_counts(recs: list[Recommendation]) -> dict[str, int]:
+    """What a sample's outcome reports about its advice (kept in the interpret state for the quick path)."""
+    # "actionable findings": critical/warning alerts (not the many info-level "gene not tested" notes)
+    return {"n": len(recs), "actionable": sum(r.actionable and r.alert in ("critical", "warning") for r in recs)}
+
+
+def interpret_fingerprint(calls_fp: str, patient: str, ctx: Context, source: str) -> str:
+    return fingerprint("interpret", calls_fp, patient, ctx.rules_fp, ctx.ruleset.version, source)
 
 
 # -- export -------------------------------------------------------------------------------------------
@@ -223,6 +241,80 @@ def export_files(patient: str, dirs: RunDirs) -> dict[str, Path]:
             "report": dirs.export / f"{stem}.report.html"}
 
 
+def _patient_ref(ctx: Context, patient: str):
+    from ehrgen.fhir.bundle import PatientRef
+
+    p = ctx.clinical.patients.get(patient)
+    if p is None or not p.identifier_value:
+        raise InputError("clinical", "no patient record with an identifier for the sample's patient")
+    return PatientRef(patient, p.identifier_system or "urn:ehrgen:patient", p.identifier_value)
+
+
+def _bundle_options() -> Any:
+    from ehrgen.fhir.bundle import BundleOptions
+    from ehrgen.settings import load_settings
+
+    return BundleOptions.from_settings(load_settings().fhir)
+
+
+def export_fingerprint(sig: str, calls_fp: str, sample: str, ref: Any, orders: dict[str, str],
+                       options: Any = None) -> str:
+    # the bundle options (reference style, performer, unknown-patient policy) change the bytes: part of the key
+    options = _bundle_options() if options is None else options
+    return fingerprint("export", EXPORT_FORMAT, __version__, sig, calls_fp, sample,
+                       [ref.id, ref.identifier_system, ref.identifier_value], orders, repr(options))
+
+
+def file_stamps(files: dict[str, Path]) -> dict[str, list]:
+    """kind -> [sha256, size, mtime_ns] of each export file as written (lets a rerun's delivery skip reading
+    files the ledger says every target already holds)."""
+    from ehrgen.deliver.model import sha256_hex
+
+    out = {}
+    for kind, f in files.items():
+        st = f.stat()
+        out[kind] = [sha256_hex(f.read_bytes()), st.st_size, st.st_mtime_ns]
+    return out
+
+
+def stamps_current(stamps: dict[str, list] | None, files: dict[str, Path]) -> bool:
+    if not stamps or set(stamps) != set(files):
+        return False
+    for kind, f in files.items():
+        try:
+            st = f.stat()
+        except OSError:
+            return False
+        if [st.st_size, st.st_mtime_ns] != stamps[kind][1:]:
+            return False
+    return True
+
+
+def quick_skip(sample: str, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs, outcome: SampleOutcome,
+               source: str = "both") -> bool:
+    """True (and the outcome filled in) when interpretation and export are both up to date, judged from the
+    stage state files alone: nothing is parsed or recomputed (what makes a rerun with nothing changed fast).
+    False means: take the normal path (which re-checks and redoes whatever changed)."""
+    rst = read_state(dirs.recommendations, sample)
+    if not rst or "n" not in rst or rst.get("fingerprint") != interpret_fingerprint(calls_fp, patient, ctx, source):
+        return False
+    if not (dirs.recommendations / f"{safe_name(sample)}.recommendations.json").is_file():
+        return False
+    try:
+        ref = _patient_ref(ctx, patient)
+    except InputError:
+        return False
+    est = read_state(dirs.export, patient)
+    files = export_files(patient, dirs)
+    fp = export_fingerprint(rst["signature"], calls_fp, sample, ref, _medication_orders(ctx, patient))
+    if not est or est.get("fingerprint") != fp or not all(f.is_file() for f in files.values()):
+        return False
+    outcome.recommendations, outcome.actionable = int(rst["n"]), int(rst["actionable"])
+    outcome.skipped += ["interpret", "export"]
+    outcome.stage, outcome.status, outcome.reason = "export", "exported", ""
+    return True
+
+
 def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, calls_fp: str, ctx: Context,
                   dirs: RunDirs, outcome: SampleOutcome) -> bool:
     """Write <patient>.bundle.json, .oru.hl7, .report.html. Returns True when files were (re)written.
@@ -230,24 +322,21 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     Skipped when neither the advice (signature), the calls, the patient record nor the orders changed:
     the files then keep their bytes (and issued time), so delivery finds them unchanged.
     """
-    from ehrgen.fhir.bundle import BundleOptions, PatientRef, ReportContext, Supersession, bundle_json, build_bundle
-    from ehrgen.settings import load_settings
+    from ehrgen.fhir.bundle import ReportContext, Supersession, bundle_json, build_bundle
     from ehrgen.hl7.oru import build_oru
     from ehrgen.rules.report import build_report_model, render_html
 
     outcome.stage = "export"
-    p = ctx.clinical.patients.get(patient)
-    if p is None or not p.identifier_value:
-        raise InputError("clinical", "no patient record with an identifier for the sample's patient")
-    ref = PatientRef(patient, p.identifier_system or "urn:ehrgen:patient", p.identifier_value)
+    ref = _patient_ref(ctx, patient)
     orders = _medication_orders(ctx, patient)
-    options = BundleOptions.from_settings(load_settings().fhir)
-    fp = fingerprint("export", EXPORT_FORMAT, __version__, signature(recs), calls_fp, calls.sample,
-                     [ref.id, ref.identifier_system, ref.identifier_value], orders, repr(options))
+    options = _bundle_options()
+    fp = export_fingerprint(signature(recs), calls_fp, calls.sample, ref, orders, options)
     files = export_files(patient, dirs)
     st = read_state(dirs.export, patient)
     if st and st.get("fingerprint") == fp and all(f.is_file() for f in files.values()):
         outcome.skipped.append("export")
+        if "files" not in st:  # a state written by an older ehrgen: add what the quick path needs
+            write_state(dirs.export, patient, {**st, "files": file_stamps(files)})
         return False
     issued = datetime.now(timezone.utc).replace(microsecond=0)
     context = ReportContext(ehrgen_version=__version__, rules_version=ctx.ruleset.version,
@@ -270,7 +359,7 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     atomic_write_text(files["fhir-bundle"], bundle_json(bundle, indent=True))
     write_state(dirs.export, patient, {"fingerprint": fp, "issued": issued.isoformat(), "sample": calls.sample,
                                        "signature": signature(recs), "rules_version": ctx.ruleset.version,
-                                       "advice": advice})
+                                       "advice": advice, "files": file_stamps(files)})
     return True
 
 

@@ -57,6 +57,33 @@ CREATE TABLE IF NOT EXISTS audit_events (
     resource        TEXT NOT NULL    -- the AuditEvent as FHIR R4 JSON
 );
 CREATE INDEX IF NOT EXISTS audit_by_delivery ON audit_events (delivery_id);
+-- reads of a patient's results by the CDS Hooks service (who saw what); added tables need no version bump
+CREATE TABLE IF NOT EXISTS access_events (
+    id              INTEGER PRIMARY KEY,
+    at              TEXT NOT NULL,
+    patient_id      TEXT NOT NULL,
+    service         TEXT NOT NULL,   -- CDS service id
+    hook            TEXT NOT NULL,
+    user            TEXT,            -- context.userId, else the JWT's fhirUser / sub
+    client          TEXT,            -- the calling EHR (JWT iss / sub)
+    origin          TEXT NOT NULL,   -- prefetch | store | fhir | cache | none | withdrawn
+    outcome         TEXT NOT NULL,   -- AuditEvent.outcome
+    cards           INTEGER NOT NULL,
+    sent_to_server  INTEGER NOT NULL DEFAULT 0,
+    server_response TEXT,
+    resource        TEXT NOT NULL    -- the AuditEvent as FHIR R4 JSON
+);
+CREATE INDEX IF NOT EXISTS access_by_patient ON access_events (patient_id, id);
+-- consent changes seen by a run: 'withdrawn' (refused after results were sent) or 'granted' again
+CREATE TABLE IF NOT EXISTS consent_events (
+    id          INTEGER PRIMARY KEY,
+    patient_id  TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('withdrawn', 'granted')),
+    at          TEXT NOT NULL,
+    run_id      TEXT,
+    reason      TEXT
+);
+CREATE INDEX IF NOT EXISTS consent_by_patient ON consent_events (patient_id, id);
 """
 
 
@@ -211,7 +238,69 @@ class Ledger:
             )
             return int(cur.lastrowid)
 
+    def record_access(self, resource: dict[str, Any], *, patient_id: str, service: str, hook: str,
+                      user: str | None, client: str | None, origin: str, cards: int) -> int:
+        """One read of a patient's results by the CDS service (the AuditEvent is kept whole)."""
+        with self._tx() as con:
+            cur = con.execute(
+                "INSERT INTO access_events (at, patient_id, service, hook, user, client, origin, outcome, cards,"
+                " resource) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (resource.get("recorded") or utc_now(), patient_id, service, hook, user, client, origin,
+                 str(resource.get("outcome", "")), cards, json.dumps(resource, sort_keys=True)))
+            return int(cur.lastrowid)
+
+    def mark_access_sent(self, access_id: int, sent: bool, response: str) -> None:
+        with self._tx() as con:
+            con.execute("UPDATE access_events SET sent_to_server=?, server_response=? WHERE id=?",
+                        (int(sent), response, access_id))
+
+    def record_consent(self, patient_id: str, status: str, *, run_id: str | None = None,
+                       reason: str | None = None) -> int:
+        with self._tx() as con:
+            cur = con.execute("INSERT INTO consent_events (patient_id, status, at, run_id, reason) VALUES (?,?,?,?,?)",
+                              (patient_id, status, utc_now(), run_id, reason))
+            return int(cur.lastrowid)
+
     # -- queries -----------------------------------------------------------------------------
+    def access_events(self, patient_id: str | None = None) -> list[AccessRecord]:
+        sql, args = "SELECT * FROM access_events", []
+        if patient_id is not None:
+            sql, args = sql + " WHERE patient_id=?", [patient_id]
+        return [_access(r) for r in self._con().execute(sql + " ORDER BY id", args)]
+
+    def consent_status(self, patient_id: str) -> str | None:
+        """The latest consent event for the patient ('withdrawn' / 'granted'), or None."""
+        row = self._con().execute("SELECT status FROM consent_events WHERE patient_id=? ORDER BY id DESC LIMIT 1",
+                                  (patient_id,)).fetchone()
+        return row[0] if row else None
+
+    def withdrawn(self) -> set[str]:
+        """Patients whose latest consent event is a withdrawal."""
+        rows = self._con().execute(
+            "SELECT c.patient_id, c.status FROM consent_events c JOIN (SELECT patient_id, MAX(id) AS id FROM"
+            " consent_events GROUP BY patient_id) m ON m.id = c.id")
+        return {r[0] for r in rows if r[1] == "withdrawn"}
+
+    def ever_delivered(self, patient_ids: list[str] | None = None) -> set[str]:
+        """Patients with at least one delivery a target holds (sent / accepted)."""
+        rows = self._con().execute(
+            f"SELECT DISTINCT patient_id FROM deliveries WHERE status IN ({','.join('?' * len(DELIVERED))})",
+            DELIVERED)
+        got = {r[0] for r in rows}
+        return got if patient_ids is None else got & set(patient_ids)
+
+    def latest_sent(self) -> dict[tuple[str, str, str], str | None]:
+        """(patient, kind, target) -> sha256 of the latest delivery each target holds (one query for a batch)."""
+        rows = self._con().execute(
+            "SELECT d.patient_id, d.kind, d.target, d.sha256 FROM deliveries d JOIN (SELECT MAX(id) AS id FROM"
+            f" deliveries WHERE status IN ({','.join('?' * len(DELIVERED))}) GROUP BY patient_id, kind, target) m"
+            " ON m.id = d.id", DELIVERED)
+        return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+    def consent_events(self, patient_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._con().execute(
+            "SELECT * FROM consent_events WHERE patient_id=? ORDER BY id", (patient_id,))]
+
     def last_sent(self, patient_id: str, kind: str, target: str) -> DeliveryRecord | None:
         """The latest delivery of this artefact to this target that the target holds (sent/accepted)."""
         row = self._con().execute(
@@ -266,6 +355,30 @@ class Ledger:
             "SELECT run_id, MIN(at), COUNT(*) FROM deliveries GROUP BY run_id ORDER BY MIN(id)"
         ):
             yield r[0], r[1], r[2]
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    id: int
+    at: str
+    patient_id: str
+    service: str
+    hook: str
+    user: str | None
+    client: str | None
+    origin: str
+    outcome: str
+    cards: int
+    sent_to_server: bool
+    server_response: str | None
+    resource: dict[str, Any]
+
+
+def _access(row: sqlite3.Row) -> AccessRecord:
+    d = {k: row[k] for k in row.keys()}
+    d["sent_to_server"] = bool(d["sent_to_server"])
+    d["resource"] = json.loads(d["resource"])
+    return AccessRecord(**d)
 
 
 def _delivery(row: sqlite3.Row) -> DeliveryRecord:
