@@ -20,6 +20,7 @@ from ehrgen.pipeline.plan import Chunk
 from ehrgen.pipeline.stages import _reason, call_job, export_sample, interpret_sample
 from ehrgen.pipeline.workdir import RunDirs, read_state
 from ehrgen.rules.batch import recommendations_tsv
+from ehrgen.rules.findings import count_findings
 from ehrgen.rules.model import Recommendation
 from ehrgen.settings import Settings
 
@@ -81,8 +82,8 @@ def process_sample(calls, patient: str, calls_fp: str, ctx: Context, dirs: RunDi
     try:
         recs = interpret_sample(calls, patient, calls_fp, ctx, dirs, outcome, source)
         outcome.recommendations = len(recs)
-        # "actionable findings": critical/warning alerts (not the many info-level "gene not tested" notes)
-        outcome.actionable = sum(r.actionable and r.alert in ("critical", "warning") for r in recs)
+        # the same count as the report and the FHIR conclusion: drugs with actionable advice
+        outcome.actionable = count_findings(recs).actionable
         export_sample(calls, recs, patient, calls_fp, ctx, dirs, outcome)
         outcome.status, outcome.reason = "exported", ""
     except Exception as exc:  # one sample's failure never sinks the chunk
