@@ -75,6 +75,8 @@ class ReportSettings(BaseModel):
     # wallet card QR signing: an Ed25519 private key (PEM). None = a demo key generated in the work folder
     card_signing_key: Path | None = None
     card_issuer: str = "ehrgen demo laboratory"
+    patient_outputs: bool = True  # `ehrgen run`: patient summary + wallet card per consenting patient
+    card_png: bool = True  # the card as PNG too (needs headless Chromium)
 
 
 class Settings(BaseModel):

@@ -161,7 +161,9 @@ def write_people_outputs(patient: str, info: PatientInfo, calls: list[SampleCall
     atomic_write_text(out_dir / f"{patient}.card.jwt", model["payload"] + "\n")
     written["card-payload"] = out_dir / f"{patient}.card.jwt"
     written["card-qr"] = qr_png(model["payload"], out_dir / f"{patient}.card.qr.png")
-    if png:
+    from ehrgen.report.pdf import configured_report
+
+    if png and configured_report().card_png:
         from ehrgen.report.browser import chromium_path, screenshot
 
         if chromium_path():

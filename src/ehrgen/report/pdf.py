@@ -1,5 +1,5 @@
 """HTML -> PDF with whichever engine this machine has: WeasyPrint (PyPI; needs the system's Pango libraries)
-or headless Chromium (Debian's `chromium`). With neither, `html_to_pdf` returns None and `engine_status` says
+or headless Chromium (Debian's `chromium`, preferred by `auto` when installed: faster). With neither, `html_to_pdf` returns None and `engine_status` says
 why once, so the pipeline carries on with HTML only."""
 
 from __future__ import annotations
@@ -34,15 +34,18 @@ def pick_engine(preference: str = "auto") -> tuple[str | None, str]:
     if preference == "none":
         return None, "PDF output is turned off (report.pdf_engine = none)"
     why = []
-    if preference in ("auto", "weasyprint"):
-        reason = _weasyprint_ok()
-        if not reason:
-            return "weasyprint", ""
-        why.append(reason)
-    if preference in ("auto", "chromium"):
-        if chromium_path():
-            return "chromium", ""
-        why.append("headless Chromium not found (apt-get install chromium)")
+    # auto: Chromium first when installed (about 3x faster on long tables), else WeasyPrint
+    order = {"auto": ("chromium", "weasyprint"), "chromium": ("chromium",), "weasyprint": ("weasyprint",)}
+    for engine in order.get(preference, ()):
+        if engine == "chromium":
+            if chromium_path():
+                return "chromium", ""
+            why.append("headless Chromium not found (apt-get install chromium)")
+        else:
+            reason = _weasyprint_ok()
+            if not reason:
+                return "weasyprint", ""
+            why.append(reason)
     return None, "; ".join(why)
 
 
@@ -52,14 +55,18 @@ def engine_status(preference: str = "auto") -> str:
 
 
 @lru_cache(maxsize=1)
-def configured_engine() -> str:
-    """report.pdf_engine from the settings (ehrgen.toml / EHRGEN_REPORT__PDF_ENGINE), default auto."""
-    from ehrgen.settings import load_settings
+def configured_report():
+    """The `report` settings section (ehrgen.toml / EHRGEN_REPORT__*), read once per process."""
+    from ehrgen.settings import ReportSettings, load_settings
 
     try:
-        return load_settings().report.pdf_engine
-    except Exception:  # a broken config file is reported by the commands that use it; PDFs fall back to auto
-        return "auto"
+        return load_settings().report
+    except Exception:  # a broken config file is reported by the commands that use it; defaults here
+        return ReportSettings()
+
+
+def configured_engine() -> str:
+    return configured_report().pdf_engine
 
 
 def html_to_pdf(html: str, preference: str | None = None) -> bytes | None:
