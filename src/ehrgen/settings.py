@@ -78,6 +78,15 @@ class SandboxSettings(BaseModel):
     start_timeout_s: float = 180.0
 
 
+class ReportSettings(BaseModel):
+    pdf_engine: Literal["auto", "weasyprint", "chromium", "none"] = "auto"
+    # wallet card QR signing: an Ed25519 private key (PEM). None = a demo key generated in the work folder
+    card_signing_key: Path | None = None
+    card_issuer: str = "ehrgen demo laboratory"
+    patient_outputs: bool = True  # `ehrgen run`: patient summary + wallet card per consenting patient
+    card_png: bool = True  # the card as PNG too (needs headless Chromium)
+
+
 class Settings(BaseModel):
     work_dir: Path = Path("out")
     calling: CallingSettings = Field(default_factory=CallingSettings)
@@ -87,6 +96,7 @@ class Settings(BaseModel):
     deliver: DeliverSettings = Field(default_factory=DeliverSettings)
     cds: CdsSettings = Field(default_factory=CdsSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
 
 def _env_overrides(prefix: str = "EHRGEN_") -> dict:

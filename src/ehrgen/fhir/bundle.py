@@ -23,6 +23,7 @@ from ehrgen.fhir.codes import code_table
 from ehrgen.fhir.ids import business_identifier, conditional_url, full_url, search_token, stable_uuid
 from ehrgen.pgx.model import GeneCall, SampleCalls
 from ehrgen.rules.alternatives import screen
+from ehrgen.rules.findings import count_findings, drug_findings
 from ehrgen.rules.model import Recommendation
 
 try:  # orjson is already installed with prefect/fastapi; plain json is the fallback
@@ -73,6 +74,7 @@ class ReportContext:
     input_sha256: str
     issued: datetime
     report_html: str | None = None
+    report_pdf: bytes | None = None  # the same report as PDF, when a PDF engine was available
     medication_orders: dict[str, str] = field(default_factory=dict)  # drug -> "id" | "MedicationRequest/id" | ...
     # "conditional": subject = Patient?identifier=...; "fullurl": subject = the Patient entry's urn:uuid
     patient_reference: Literal["conditional", "fullurl"] = "conditional"
@@ -225,14 +227,17 @@ def build_bundle(calls: SampleCalls, recs: list[Recommendation], patient: Patien
         "performer": performer,
         "specimen": [specimen_ref],
         "result": result_refs,
-        "conclusion": _conclusion(genes, actionable),
+        "conclusion": _conclusion(genes, recs),
     })
+    forms = []
     if context.report_html:
-        report["presentedForm"] = [{
-            "contentType": "text/html",
-            "title": "Pharmacogenomic report",
-            "data": base64.b64encode(context.report_html.encode("utf-8")).decode("ascii"),
-        }]
+        forms.append({"contentType": "text/html", "title": "Pharmacogenomic report",
+                      "data": base64.b64encode(context.report_html.encode("utf-8")).decode("ascii")})
+    if context.report_pdf:
+        forms.append({"contentType": "application/pdf", "title": "Pharmacogenomic report (PDF)",
+                      "data": base64.b64encode(context.report_pdf).decode("ascii")})
+    if forms:
+        report["presentedForm"] = forms
     entries.append(_put(report, r_ident))
 
     sup = context.supersedes
@@ -297,13 +302,11 @@ def _reinterpretation_notice(pid: str, sample: str, rv: str, sup: Supersession, 
     return _put(res, ident)
 
 
-def _conclusion(genes: dict[str, GeneCall], actionable: list[Recommendation]) -> str:
-    parts = []
-    if actionable:
-        parts.append(f"{len(actionable)} actionable drug recommendation(s): "
-                     + ", ".join(sorted({r.drug for r in actionable})) + ".")
-    else:
-        parts.append("No actionable drug recommendations.")
+def _conclusion(genes: dict[str, GeneCall], recs: list[Recommendation]) -> str:
+    # the same counts as the report and the terminal table (ehrgen.rules.findings)
+    counts = count_findings(recs)
+    parts = [counts.headline() + (": " + ", ".join(sorted(f.drug for f in drug_findings(recs)))
+                                  if counts.actionable else "") + "."]
     amb = sorted(g for g, c in genes.items() if c.status == "ambiguous")
     absent = sorted(g for g, c in genes.items() if c.status in ("not_called", "no_data"))
     if amb:

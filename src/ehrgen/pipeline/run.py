@@ -112,6 +112,21 @@ def process_sample(calls, patient: str, calls_fp: str, ctx: Context, dirs: RunDi
         log.warning("a sample failed at stage %s (%s)", outcome.stage, exc.__class__.__name__)
 
 
+def write_people_outputs_for(calls, outcome: SampleOutcome, ctx: Context, cfg: RunConfig) -> None:
+    """Patient summary + wallet card (`<run>/patient/`) for a patient who consented to results being returned;
+    a failure here is a warning, never a failed sample (the clinical results were exported)."""
+    consent = ctx.clinical.consents.get(outcome.patient)
+    if not cfg.settings.report.patient_outputs or consent is None or not consent.return_results:
+        return
+    try:
+        from ehrgen.report.people import write_for_patient
+
+        write_for_patient(calls, outcome.patient, ctx, cfg.dirs.root / "patient", cfg.settings, Path(cfg.work_dir),
+                          cfg.source)
+    except Exception as exc:
+        log.warning("patient summary / wallet card not written for a sample (%s)", exc.__class__.__name__)
+
+
 def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
     """Call, interpret and export every sample in the chunk. Returns one outcome per sample."""
     dirs = cfg.dirs.make()
@@ -141,6 +156,8 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
                 o.fail("call", f"stored calls unreadable, will be recomputed on the next run ({_reason(exc)})")
                 continue
             process_sample(calls, o.patient, c.calls_fp, ctx, dirs, o, cfg.source)
+            if o.status == "exported":
+                write_people_outputs_for(calls, o, ctx, cfg)
     progress.report(chunk.index, len(outcomes))
     failed = sum(o.failed for o in outcomes)
     log.info("chunk %d: %d sample(s), %d failed", chunk.index, len(outcomes), failed)

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover
     _orjson = None
 
 log = logging.getLogger(__name__)
-EXPORT_FORMAT = "ehrgen.export/1"  # bump when the exported files change shape: forces a re-export
+EXPORT_FORMAT = "ehrgen.export/2"  # bump when the exported files change shape: forces a re-export
 RECS_SCHEMA = "ehrgen.recommendations/1"
 
 
@@ -207,8 +207,10 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
 
 def rec_counts(recs: list[Recommendation]) -> dict[str, int]:
     """What a sample's outcome reports about its advice (kept in the interpret state for the quick path)."""
-    # "actionable findings": critical/warning alerts (not the many info-level "gene not tested" notes)
-    return {"n": len(recs), "actionable": sum(r.actionable and r.alert in ("critical", "warning") for r in recs)}
+    from ehrgen.rules.findings import count_findings
+
+    # the same count as the report, the FHIR conclusion and the terminal (one function computes it)
+    return {"n": len(recs), "actionable": count_findings(recs).actionable}
 
 
 def interpret_fingerprint(calls_fp: str, patient: str, ctx: Context, source: str) -> str:
@@ -238,7 +240,7 @@ def _medication_orders(ctx: Context, patient: str) -> dict[str, str]:
 def export_files(patient: str, dirs: RunDirs) -> dict[str, Path]:
     stem = safe_name(patient)
     return {"fhir-bundle": dirs.export / f"{stem}.bundle.json", "oru": dirs.export / f"{stem}.oru.hl7",
-            "report": dirs.export / f"{stem}.report.html"}
+            "report": dirs.export / f"{stem}.report.html", "report-pdf": dirs.export / f"{stem}.report.pdf"}
 
 
 def _patient_ref(ctx: Context, patient: str):
@@ -324,7 +326,9 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     """
     from ehrgen.fhir.bundle import ReportContext, Supersession, bundle_json, build_bundle
     from ehrgen.hl7.oru import build_oru
-    from ehrgen.rules.report import build_report_model, render_html
+    from ehrgen.report.clinician import PatientInfo, build_report_model, medications_from_clinical, render_html
+    from ehrgen.report.files import atomic_write_bytes
+    from ehrgen.report.pdf import html_to_pdf
 
     outcome.stage = "export"
     ref = _patient_ref(ctx, patient)
@@ -333,7 +337,7 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     fp = export_fingerprint(signature(recs), calls_fp, calls.sample, ref, orders, options)
     files = export_files(patient, dirs)
     st = read_state(dirs.export, patient)
-    if st and st.get("fingerprint") == fp and all(f.is_file() for f in files.values()):
+    if st and st.get("fingerprint") == fp and all(f.is_file() for k, f in files.items() if k != "report-pdf"):
         outcome.skipped.append("export")
         if "files" not in st:  # a state written by an older ehrgen: add what the quick path needs
             write_state(dirs.export, patient, {**st, "files": file_stamps(files)})
@@ -349,12 +353,19 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
         now = {tuple(k.split("\x1f")): v for k, v in advice.items()}
         changed = sorted({k[0] for k in set(before) | set(now) if before.get(k) != now.get(k)})
         context.supersedes = Supersession(st["rules_version"], sorted(before), changed)
-    model = build_report_model(patient, [calls], recs, ctx.ruleset_meta, report_date=issued.isoformat())
+    model = build_report_model(patient, [calls], recs, ctx.ruleset_meta, report_date=issued.isoformat(),
+                               patient_info=PatientInfo.from_clinical(patient, p),
+                               medications=medications_from_clinical(ctx.clinical.medications_for(patient)))
     html = render_html(model)
     context.report_html = html
+    context.report_pdf = html_to_pdf(html)  # None (one warning) when no engine is installed
     bundle = build_bundle(calls, recs, ref, context)
     oru = build_oru(calls, recs, ref, context)
     atomic_write_text(files["report"], html)
+    if context.report_pdf is not None:
+        atomic_write_bytes(files["report-pdf"], context.report_pdf)
+    else:
+        files["report-pdf"].unlink(missing_ok=True)  # never leave a PDF of older advice next to new HTML
     atomic_write_text(files["oru"], oru)
     atomic_write_text(files["fhir-bundle"], bundle_json(bundle, indent=True))
     write_state(dirs.export, patient, {"fingerprint": fp, "issued": issued.isoformat(), "sample": calls.sample,

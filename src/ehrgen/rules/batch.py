@@ -139,9 +139,11 @@ def interpret_dir(calls_dir: Path, out_dir: Path, clinical: Path | None = None, 
     all_calls, res.errors = read_calls_dir(calls_dir)
     links: dict[str, str] = {}
     meds_by_patient: dict[str, list[Any]] = {}
+    patients: dict[str, Any] = {}
     if clinical is not None:
         data = _load_clinical(clinical)
         links = dict(getattr(data, "links", {}) or {})
+        patients = dict(getattr(data, "patients", {}) or {})
         for med in getattr(data, "medications", []) or []:
             meds_by_patient.setdefault(med.patient_id, []).append(med)
         for e in getattr(data, "errors", []) or []:
@@ -176,7 +178,13 @@ def interpret_dir(calls_dir: Path, out_dir: Path, clinical: Path | None = None, 
             atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
             res.files.append(path)
             if renderer is not None:
-                renderer(patient, samples, recs, rs.meta(), out_dir)
+                from ehrgen.report.clinician import PatientInfo, medications_from_clinical
+
+                # without clinical data the patient's identity is unconfirmed: the report is preliminary
+                renderer(patient, samples, recs, rs.meta(), out_dir,
+                         patient_info=PatientInfo.from_clinical(patient, patients.get(patient)),
+                         medications=medications_from_clinical(meds_by_patient.get(patient, [])),
+                         status="final" if clinical is not None and patient in patients else "preliminary")
                 res.reports += 1
             table_rows += recs
             alert_rows += alerts
@@ -195,8 +203,6 @@ def interpret_dir(calls_dir: Path, out_dir: Path, clinical: Path | None = None, 
 
 
 def _report_renderer() -> Callable[..., Any] | None:
-    try:
-        from ehrgen.rules.report import render_patient_report  # built by the report module's owner
-    except ImportError:
-        return None
+    from ehrgen.report.clinician import render_patient_report
+
     return render_patient_report

@@ -11,7 +11,7 @@ import pytest
 from ehrgen.errors import InputError
 from ehrgen.pgx.model import Diplotype, GeneCall, SampleCalls
 from ehrgen.rules.model import Recommendation
-from ehrgen.rules.report import build_report_model, render_html, render_patient_report
+from ehrgen.report.clinician import build_report_model, render_html, render_patient_report
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 META = {
@@ -138,16 +138,19 @@ def test_html_is_well_formed_and_self_contained(patient):
 
 def test_actionable_first_sorted_by_alert_then_drug(patient):
     model = _model(patient)
-    assert [r["drug"] for r in model["actionable"]] == ["clopidogrel", "abacavir", "citalopram"]
-    assert [r["alert"] for r in model["actionable"]] == ["critical", "warning", "warning"]
+    assert [r["drug"] for r in model["all_findings"]] == ["clopidogrel", "abacavir", "citalopram"]
+    assert [r["alert"] for r in model["all_findings"]] == ["critical", "warning", "warning"]
     html = render_html(model)
-    order = [html.index(f'id="{s}"') for s in ("actionable", "genotypes", "drugs", "sources", "not-tested")]
+    order = [html.index(f'id="{s}"') for s in ("medications", "actionable", "genotypes", "not-tested", "glossary",
+                                                "appendix", "drugs", "sources")]
     assert order == sorted(order)
-    # clopidogrel card comes before anything else about drugs, and says what to do
-    first_card = html[html.index('<article'):html.index('</article>')]
-    assert "clopidogrel" in first_card and "Avoid this drug" in first_card and "CRITICAL" in first_card.upper()
-    assert "prasugrel, ticagrelor" in first_card
-    assert 'href="https://example.org/cpic/clopidogrel"' in first_card
+    # clopidogrel block comes before anything else about drugs, and says what to do
+    first = html[html.index('<tbody class="finding'):]
+    first = first[:first.index('</tbody>')]
+    assert "clopidogrel" in first and "Avoid this drug" in first and "CRITICAL" in first.upper()
+    assert 'href="https://example.org/cpic/clopidogrel"' in first
+    appendix = html[html.index('id="appendix"'):]
+    assert "prasugrel, ticagrelor" in appendix
 
 
 def test_all_drugs_listed_including_standard_dosing(patient):
@@ -158,19 +161,19 @@ def test_all_drugs_listed_including_standard_dosing(patient):
     drug_table = html[html.index('id="drugs"'):html.index('id="sources"')]
     for drug in ("simvastatin", "omeprazole", "warfarin"):
         assert drug in drug_table
-    assert drug_table.count("Standard dosing") == 2
-    assert "50% of standard dose" in drug_table
+    assert "Standard dosing (2)" in drug_table
+    assert "50% of the standard dose" in html[html.index('id="appendix"'):]
 
 
 def test_every_candidate_diplotype_listed(patient):
     html = render_html(_model(patient))
-    gene_table = html[html.index('id="genotypes"'):html.index('id="drugs"')]
+    gene_table = html[html.index('id="genotypes"'):html.index('id="not-tested"')]
     row = gene_table[gene_table.index(">CYP2C9<"):]
     row = row[:row.index("</tr>")]
     for cand in ("*1/*13", "*2/*8", "*1/*1"):
         assert cand in row
-    assert "Ambiguous" in row and "3 candidates" in row and "Indeterminate" in row
-    assert "<td>2</td>" in row  # missing positions count
+    assert "Ambiguous" in row and "Indeterminate" in row
+    assert "2 positions missing" in row
 
 
 def test_not_tested_section(patient):
@@ -202,7 +205,7 @@ def test_outside_cyp2d6_is_tested():
     assert model["not_tested"] == []
     html = render_html(model)
     assert "Outside result" in html and "Outside test result" in html
-    assert "No actionable findings" in html and "No drug in this report needs a change" in html
+    assert "No actionable findings" in html and "No drug needs a change" in html
     assert _parse(html).errors == []
 
 
@@ -215,7 +218,7 @@ def test_escaping_of_malicious_strings(patient):
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     # a javascript: guideline URL is never turned into a link
     assert "javascript:" not in html
-    assert model["actionable"][1]["guideline_url"] is None
+    assert model["all_findings"][1]["rows"][0]["url"] is None
     # the escaped text is still there for the reader
     assert EVIL in "".join(_parse(html).text)
 
@@ -236,14 +239,14 @@ def test_print_css_present(patient):
     assert "@media print" in css
     printcss = css[css.index("@media print"):]
     assert "break-inside: avoid" in printcss
-    assert 'content: " <" attr(href) ">"' in printcss
+    assert ".appendix { break-before: page" in printcss  # the detail follows the summary pages
     assert "table-header-group" in printcss
     assert "@page" in printcss
 
 
 def test_text_labels_not_only_colour(patient):
     html = render_html(_model(patient))
-    for label in ("Critical", "Warning", "Info"):
+    for label in ("Critical", "Warning"):
         assert f"</span> {label}</span>" in html
 
 
@@ -252,12 +255,13 @@ def test_render_patient_report_writes_both(tmp_path: Path, patient):
     html_path, json_path = render_patient_report("P001", calls, recs, META, tmp_path / "out")
     assert html_path.name == "P001.report.html" and json_path.name == "P001.report.json"
     model = json.loads(json_path.read_text(encoding="utf-8"))
-    assert model["schema"] == "ehrgen.report/1"
+    assert model["schema"] == "ehrgen.report/2"
     assert model["patient"] == "P001"
     assert model["versions"]["rules"] == "2026.11.1"
     assert model["samples"][0]["source_file"] == "S1.vcf.gz"  # no server paths in the report
     assert {s["source"] for s in model["sources"]} == {"CPIC", "DPWG"}
-    assert set(model) >= {"actionable", "genes", "drugs", "not_tested", "guidelines", "counts"}
+    assert set(model) >= {"findings", "medications", "genes", "drugs", "not_tested", "guidelines", "counts",
+                          "glossary", "patient_info"}
     # the JSON is the same model the HTML was rendered from
     assert render_html(model) == html_path.read_text(encoding="utf-8")
 

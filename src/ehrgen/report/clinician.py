@@ -1,0 +1,534 @@
+"""Clinician-facing per-patient PGx report: one model, rendered as self-contained HTML, JSON and PDF.
+
+`build_report_model` is pure (records in, plain JSON-ready dict out); `render_html` turns that dict into one
+HTML document with inline CSS only (the FHIR stage embeds it as a DiagnosticReport presentedForm, next to the
+PDF made from it); `render_patient_report` is the I/O edge that writes the files.
+
+Reading order (what a prescriber needs in a minute): who and what was tested; the medicines the patient takes
+or was just ordered, with what the result means for each; every other drug with actionable advice, one block
+per drug with CPIC and DPWG side by side; the gene results; what was not tested and why; a glossary. The full
+per-recommendation detail (rule ids, links, populations) follows as an appendix.
+
+Wording shown to clinicians lives in templates/report_text.json, layout in templates/report.html.j2. All text
+reaches the page through Jinja2 autoescaping, so identifiers or guideline text can never inject markup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import urlparse
+
+import jinja2
+
+from ehrgen import __version__
+from ehrgen.errors import InputError
+from ehrgen.pgx.model import INDETERMINATE, GeneCall, SampleCalls
+from ehrgen.rules.findings import (
+    ALERT_ORDER, SOURCE_ORDER, DrugFinding, count_findings, drug_findings, population_label, rec_order,
+    strength_label,
+)
+from ehrgen.rules.model import Recommendation
+
+REPORT_SCHEMA = "ehrgen.report/2"
+# CYP2D6 structural variants cannot be read from a VCF: only an outside call counts as tested.
+CYP2D6 = "CYP2D6"
+# Patient ids become file names: keep them to a safe alphabet rather than trying to sanitise.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_POPULATION_SUFFIX = re.compile(r"\s*\[Population: [^\]]*\]\s*$")
+STATUSES = ("preliminary", "final")
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    """Who the report is about, as the clinical data gives it (shown on the report, never logged)."""
+
+    id: str
+    name: str = ""
+    identifier_system: str = ""
+    identifier_value: str = ""
+    birth_date: str = ""  # ISO date
+    sex: str = ""
+
+    def __repr__(self) -> str:  # keep names and birth dates out of tracebacks
+        return f"PatientInfo(id=<{len(self.id)} chars>)"
+
+    @classmethod
+    def from_clinical(cls, patient_id: str, p: Any | None) -> "PatientInfo":
+        """From an ehrgen.ingest.clinical Patient (or None: only the key is known)."""
+        if p is None:
+            return cls(patient_id)
+        name = " ".join(x for x in (getattr(p, "given", None), getattr(p, "family", None)) if x)
+        bd = getattr(p, "birth_date", None)
+        return cls(patient_id, name, getattr(p, "identifier_system", None) or "",
+                   getattr(p, "identifier_value", None) or "",
+                   bd.isoformat() if isinstance(bd, date) else (str(bd) if bd else ""),
+                   getattr(p, "sex", None) or "")
+
+
+@dataclass(frozen=True)
+class MedicationInfo:
+    """A medicine the patient takes (active) or was just ordered (proposed), resolved to a drug name."""
+
+    drug: str  # ingredient name as in mappings/drugs.tsv; "" when it could not be resolved
+    status: str = "active"
+    text: str = ""  # as written in the order, for unresolved ones
+
+
+@lru_cache(maxsize=1)
+def report_text() -> dict[str, Any]:
+    """The clinician-facing labels and explanations (templates/report_text.json)."""
+    path = resources.files("ehrgen.report").joinpath("templates/report_text.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _when(value: str) -> str:
+    """ISO 8601 timestamp as `2026-11-25 18:50 UTC` for readers; anything else is shown as given."""
+    try:
+        dt = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if len(value) <= 10:  # a bare date carries no time to show
+        return dt.date().isoformat()
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc)
+        return dt.strftime("%Y-%m-%d %H:%M UTC")
+    return dt.strftime("%Y-%m-%d %H:%M")
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ehrgen.report", "templates"),
+        autoescape=True,  # every {{ }} is escaped; the templates never use |safe
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    # the patient id goes into a CSS string for the printed page footer: only the safe alphabet
+    env.filters["css_ident"] = lambda v: v if _SAFE_ID.match(str(v)) else ""
+    return env
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only http(s) links become hrefs: escaping alone would not stop a `javascript:` URL."""
+    if not url:
+        return None
+    parsed = urlparse(url.strip())
+    if parsed.scheme in ("http", "https") and parsed.netloc:
+        return url.strip()
+    return None
+
+
+def _alert(level: str) -> str:
+    return level if level in ALERT_ORDER else "info"
+
+
+def plain_summary(summary: str) -> str:
+    """The rule summary without its trailing raw population tag (shown in words separately)."""
+    return _POPULATION_SUFFIX.sub("", summary or "")
+
+
+def _rec_view(rec: Recommendation, text: dict[str, Any]) -> dict[str, Any]:
+    alert = _alert(rec.alert)
+    url = safe_url(getattr(rec, "recommendation_url", None) or rec.guideline_url)
+    return {
+        "drug": rec.drug,
+        "source": rec.source,
+        "genes": list(rec.genes),
+        "phenotypes": dict(rec.phenotypes),
+        "phenotype_text": "; ".join(f"{g}: {p}" for g, p in rec.phenotypes.items()),
+        "action": rec.action,
+        "action_label": text["action_labels"].get(rec.action, rec.action),
+        "strength": rec.strength,
+        "strength_label": strength_label(rec.strength),
+        "alert": alert,
+        "alert_label": text["alert_labels"][alert],
+        "summary": plain_summary(rec.summary),
+        "dose_percent": rec.dose_percent,
+        "alternatives": list(rec.alternatives),
+        "actionable": bool(rec.actionable),
+        "reason": rec.reason,
+        "guideline_id": rec.guideline_id,
+        "guideline_url": safe_url(rec.guideline_url),
+        "url": url,
+        "rule_id": rec.rule_id,
+        "recommendation_id": rec.rule_id.split("/", 1)[0] if rec.rule_id else "",
+        "population": rec.population or "general",
+        "population_label": population_label(rec.population),
+        "sample": rec.sample,
+        "rules_version": rec.rules_version,
+    }
+
+
+def _rec_key(view: dict[str, Any]) -> tuple:
+    return (view["drug"].lower(), SOURCE_ORDER.get(view["source"], 9), view["source"], view["population"])
+
+
+def _basis_text(gene: str, value: str, calls: dict[str, dict[str, Any]]) -> str:
+    """'CYP2D6 Ultrarapid Metabolizer (activity score 3.0)' from the gene result; the rule's value otherwise."""
+    g = calls.get(gene)
+    if g and g["phenotype"] and g["phenotype"] != value:
+        score = f" (activity score {g['activity_score']})" if g["activity_score"] else ""
+        return f"{g['phenotype']}{score}"
+    return value
+
+
+def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, Any],
+           calls: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One drug: its recommendations (CPIC then DPWG), rows with the same advice merged across populations."""
+    rows: list[dict[str, Any]] = []
+    for r in sorted(recs, key=rec_order):
+        v = _rec_view(r, text)
+        key = (v["source"], v["action"], v["summary"], v["strength_label"], v["dose_percent"], v["reason"])
+        same = next((x for x in rows if x["_key"] == key), None)
+        if same is not None:
+            if v["population_label"] and v["population_label"] not in same["populations"]:
+                same["populations"].append(v["population_label"])
+            same["refs"].append({"id": v["recommendation_id"] or v["rule_id"], "url": v["url"]})
+            continue
+        v["_key"] = key
+        v["populations"] = [v["population_label"]] if v["population_label"] else []
+        v["refs"] = [{"id": v["recommendation_id"] or v["rule_id"], "url": v["url"]}]
+        rows.append(v)
+    for v in rows:
+        v.pop("_key")
+    genes = list(dict.fromkeys(g for r in recs for g in r.genes))
+    basis: dict[str, str] = {}
+    for r in recs:
+        for g, p in r.phenotypes.items():
+            basis.setdefault(g, p)
+    alert = _alert(alert)
+    return {"drug": drug, "alert": alert, "alert_label": text["alert_labels"][alert],
+            "actionable": any(r.actionable for r in recs), "genes": genes,
+            "basis": [{"gene": g, "value": _basis_text(g, basis[g], calls or {})} for g in genes if g in basis],
+            "sources": list(dict.fromkeys(r.source for r in recs)), "rows": rows}
+
+
+def _gene_view(call: GeneCall, sample: str, text: dict[str, Any]) -> dict[str, Any]:
+    candidates = [
+        {"diplotype": d.name, "phenotype": d.phenotype, "activity_score": d.activity_score}
+        for d in call.diplotypes
+    ]
+    outside_tested = call.status == "outside_call"  # source "outside" with no data means NOT tested
+    return {
+        "gene": call.gene,
+        "sample": sample,
+        "status": call.status,
+        "status_label": text["status_labels"].get(call.status, call.status),
+        "status_explanation": text["status_explanations"].get(call.status, ""),
+        "candidates": candidates,
+        "diplotype_text": call.diplotype_text,
+        "phenotype": call.phenotype,
+        "indeterminate": call.phenotype == INDETERMINATE,
+        "activity_score": call.activity_score,
+        "source": call.source,
+        "outside_result": outside_tested,
+        "needs_outside_test": call.source == "outside" and call.status == "no_data",
+        "phased": call.phased,
+        "missing_positions": len(call.missing_positions),
+        "warnings": [w for w in call.warnings if not w.endswith("(needs an outside call)")],
+        "qc": _qc(call),
+    }
+
+
+def _qc(call: GeneCall) -> dict[str, Any] | None:
+    """The QC summary of the calls file when present (`qc`), else what the positions themselves say."""
+    qc = getattr(call, "qc", None)
+    if isinstance(qc, dict) and "positions" in qc:
+        return {"positions": int(qc.get("positions") or 0), "read": int(qc.get("read") or 0),
+                "missing": int(qc.get("missing") or 0),
+                "missing_by_reason": dict(qc.get("missing_by_reason") or {}),
+                "low_quality_ref_blocks": int(qc.get("low_quality_ref_blocks") or 0), "from": "qc"}
+    if not call.positions:
+        return None
+    reasons: dict[str, int] = {}
+    for p in call.positions:
+        if p.missing_reason or not p.alleles:
+            reasons[p.missing_reason or "missing"] = reasons.get(p.missing_reason or "missing", 0) + 1
+    missing = sum(reasons.values())
+    return {"positions": len(call.positions), "read": len(call.positions) - missing, "missing": missing,
+            "missing_by_reason": reasons, "low_quality_ref_blocks": 0, "from": "positions"}
+
+
+def _coverage(genes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Genes and positions not covered (header line): from the QC summary when the calls carry one."""
+    gaps = []
+    for g in genes:
+        qc = g["qc"]
+        if g["status"] == "no_data" and not g["needs_outside_test"]:
+            gaps.append({"gene": g["gene"], "text": "no data"})
+        elif qc and qc["missing"]:
+            why = ", ".join(f"{k} {v}" for k, v in sorted(qc["missing_by_reason"].items()))
+            gaps.append({"gene": g["gene"], "text": f"{qc['missing']} of {qc['positions']} positions missing"
+                                                    + (f" ({why})" if why else "")})
+        elif g["missing_positions"]:
+            gaps.append({"gene": g["gene"], "text": f"{g['missing_positions']} positions missing"})
+    totals = {"positions": sum((g["qc"] or {}).get("positions", 0) for g in genes),
+              "missing": sum((g["qc"] or {}).get("missing", 0) for g in genes)}
+    return {"gaps": gaps, **totals}
+
+
+def _not_tested(
+    genes: list[dict[str, Any]], recs: list[dict[str, Any]], text: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Everything a reader might assume was covered but was not, with what would resolve it."""
+    nt = text["not_tested"]
+    items: list[dict[str, Any]] = []
+
+    def add(kind: str, gene: str | None, sample: str | None, **fmt: Any) -> None:
+        t = nt[kind]
+        items.append({
+            "kind": kind, "gene": gene, "sample": sample, "title": t["title"],
+            "detail": t["detail"].format(**fmt), "resolve": t["resolve"],
+        })
+
+    if not any(g["gene"] == CYP2D6 and g["outside_result"] for g in genes):
+        add("cyp2d6_no_outside", CYP2D6, None)
+    for g in genes:
+        if g["gene"] == CYP2D6 and not g["outside_result"]:
+            continue  # already explained by the CYP2D6 item above
+        if g["needs_outside_test"]:
+            add("outside_only", g["gene"], g["sample"])
+        elif g["status"] in ("no_data", "not_called"):
+            add(g["status"], g["gene"], g["sample"])
+        elif g["missing_positions"]:
+            add("missing_positions", g["gene"], g["sample"], count=g["missing_positions"])
+        if g["indeterminate"]:
+            names = " or ".join(
+                f"{c['diplotype']} ({c['phenotype'] or 'no phenotype'})" for c in g["candidates"]
+            )
+            add("indeterminate", g["gene"], g["sample"], candidates=names)
+    called = {g["gene"] for g in genes}
+    for gene in sorted({x for r in recs for x in r["genes"]} - called - {CYP2D6}):
+        add("not_in_test", gene, None)
+    seen: set[tuple[str, str]] = set()
+    for r in recs:
+        if r["action"] == "indeterminate" and (r["drug"], r["source"]) not in seen:
+            seen.add((r["drug"], r["source"]))
+            add("indeterminate_recommendation", ", ".join(r["genes"]) or None, r["sample"] or None,
+                drug=r["drug"], source=r["source"])
+            if r["reason"]:
+                items[-1]["resolve"] = r["reason"]
+    return items
+
+
+def _source_view(name: str, value: Any) -> dict[str, Any]:
+    """ruleset_meta["sources"] values may be a version string, a URL, or {"version", "url"}."""
+    if isinstance(value, dict):
+        return {"source": name, "version": str(value.get("version", "")),
+                "url": safe_url(value.get("url"))}
+    return {"source": name, "version": str(value), "url": safe_url(str(value))}
+
+
+def _guidelines(drugs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per guideline the report used, with the drugs it covered."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in drugs:
+        key = (r["source"], r["guideline_id"] or r["guideline_url"] or r["drug"])
+        row = seen.setdefault(key, {"source": r["source"], "guideline_id": r["guideline_id"],
+                                    "url": r["guideline_url"], "drugs": []})
+        if r["drug"] not in row["drugs"]:
+            row["drugs"].append(r["drug"])
+    return sorted(seen.values(), key=lambda g: (SOURCE_ORDER.get(g["source"], 9), g["drugs"]))
+
+
+def _medication_blocks(meds: list[MedicationInfo], recs: list[Recommendation], findings: list[DrugFinding],
+                       text: dict[str, Any], calls: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each medicine the patient takes or was ordered, with what the result means for it (also when nothing)."""
+    by_finding = {f.drug: f for f in findings}
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for m in meds:
+        if m.drug and m.drug in seen:
+            continue
+        seen.add(m.drug)
+        status_label = text["medication_status"].get(m.status, m.status)
+        if not m.drug:
+            out.append({"drug": m.text or "unnamed medicine", "status": m.status, "status_label": status_label,
+                        "kind": "unknown", "message": text["medication_messages"]["unknown"], "block": None})
+            continue
+        f = by_finding.get(m.drug)
+        if f is not None:
+            out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": "finding",
+                        "message": "", "block": _block(f.drug, list(f.recs), f.alert, text, calls)})
+            continue
+        mine = [r for r in recs if r.drug == m.drug]
+        if not mine:
+            out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": "no_guideline",
+                        "message": text["medication_messages"]["no_guideline"], "block": None})
+            continue
+        block = _block(m.drug, mine, min((_alert(r.alert) for r in mine), key=ALERT_ORDER.__getitem__), text, calls)
+        kind = "not_tested" if any(r.action == "test_recommended" for r in mine) else "no_change"
+        out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": kind,
+                    "message": text["medication_messages"][kind], "block": block})
+    return out
+
+
+def _glossary(text: dict[str, Any], used: set[str]) -> list[dict[str, str]]:
+    return [{"term": t["term"], "text": t["text"]} for t in text["glossary"]
+            if not t.get("when") or t["when"] in used]
+
+
+def build_report_model(
+    patient: str,
+    calls: Iterable[SampleCalls],
+    recs: Iterable[Recommendation],
+    ruleset_meta: dict[str, Any],
+    report_date: str | None = None,
+    patient_info: PatientInfo | None = None,
+    medications: Iterable[MedicationInfo] = (),
+    status: str = "final",
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict; `report_date` (ISO 8601) defaults to now, UTC."""
+    text = report_text()
+    calls = list(calls)
+    recs = list(recs)
+    info = patient_info or PatientInfo(patient)
+    if status not in STATUSES:
+        raise ValueError(f"report status must be one of {STATUSES}")
+    if report_date is None:
+        report_date = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    samples = [
+        {
+            "sample": c.sample,
+            "source_file": Path(c.source_file).name if c.source_file else "",
+            "source_sha256": c.source_sha256,
+            "ehrgen_version": c.ehrgen_version,
+            "mappings_version": c.mappings_version,
+            "warnings": list(c.warnings),
+        }
+        for c in calls
+    ]
+    genes = sorted(
+        (_gene_view(g, c.sample, text) for c in calls for g in c.genes.values()),
+        key=lambda g: (g["gene"], g["sample"]),
+    )
+    drugs = sorted((_rec_view(r, text) for r in recs), key=_rec_key)
+    findings = drug_findings(recs)
+    counts = count_findings(recs)
+    by_gene = {g["gene"]: g for g in genes}  # several samples: the first one's result describes the basis
+    meds = _medication_blocks(list(medications), recs, findings, text, by_gene)
+    med_drugs = {m["drug"] for m in meds}
+    blocks = [_block(f.drug, list(f.recs), f.alert, text, by_gene) for f in findings if f.drug not in med_drugs]
+    # appendix: every actionable recommendation in full, then the drugs checked with no change, by action
+    no_change: dict[str, list[str]] = {}
+    finding_drugs = {f.drug for f in findings}
+    for r in drugs:
+        if r["drug"] in finding_drugs:
+            continue
+        lst = no_change.setdefault(r["action_label"], [])
+        if r["drug"] not in lst:
+            lst.append(r["drug"])
+    sources = [_source_view(name, val) for name, val in (ruleset_meta.get("sources") or {}).items()]
+    vcf_genes = sorted({g["gene"] for g in genes if g["source"] == "vcf"})
+    outside = sorted({g["gene"] for g in genes if g["outside_result"]})
+    not_tested = _not_tested(genes, drugs, text)
+    used = {"activity_score"} if any(g["activity_score"] for g in genes) else set()
+    used |= {g["status"] for g in genes} | {r["action"] for r in drugs if r["actionable"]}
+    used |= {"not_graded"} if any(r["strength_label"] == "not graded" for r in drugs if r["actionable"]) else set()
+    return {
+        "schema": REPORT_SCHEMA,
+        "title": text["title"],
+        "status": status,
+        "status_label": text["report_status"][status],
+        "patient": patient,
+        "patient_info": {"id": info.id, "name": info.name, "identifier_system": info.identifier_system,
+                         "identifier_value": info.identifier_value, "birth_date": info.birth_date,
+                         "sex": info.sex},
+        "report_date": report_date,
+        "disclaimer": text["disclaimer"],
+        "versions": {
+            "ehrgen": __version__,
+            "rules": str(ruleset_meta.get("version", "")),
+            "rules_generated": str(ruleset_meta.get("generated", "")),
+            "mappings": sorted({c.mappings_version for c in calls if c.mappings_version}),
+            "callers": sorted({c.ehrgen_version for c in calls if c.ehrgen_version}),
+        },
+        "method": {"vcf_genes": vcf_genes, "outside_genes": outside,
+                   "outside_source": text["outside_source"] if outside else ""},
+        "coverage": _coverage(genes),
+        "sources": sources,
+        "guidelines": _guidelines(drugs),
+        "samples": samples,
+        "counts": {**counts.to_dict(), "drug_rows": len(drugs), "drugs": counts.drugs_checked,
+                   "genes": len({g["gene"] for g in genes})},
+        "headline": counts.headline(),
+        "medications": meds,
+        "findings": blocks,
+        "all_findings": [_block(f.drug, list(f.recs), f.alert, text, by_gene) for f in findings],
+        "genes": genes,
+        "drugs": drugs,
+        "no_change": [{"label": k, "drugs": v} for k, v in no_change.items()],
+        "not_tested": not_tested,
+        "glossary": _glossary(text, used),
+        "alert_markers": text["alert_markers"],
+    }
+
+
+def render_html(model: dict[str, Any]) -> str:
+    """One self-contained HTML document (inline CSS, no scripts, fonts or remote resources)."""
+    # lstrip: the macro definitions above the doctype leave blank lines
+    return environment().get_template("report.html.j2").render(m=model).lstrip()
+
+
+def render_json(model: dict[str, Any]) -> str:
+    return json.dumps(model, indent=2, ensure_ascii=False) + "\n"
+
+
+def check_patient_id(patient: str) -> None:
+    if not _SAFE_ID.match(patient):
+        # the id itself is not echoed: error messages may end up in logs
+        raise InputError("report", "patient id must be 1-128 letters, digits, '.', '_' or '-' "
+                         "(it names the report files)")
+
+
+def render_patient_report(
+    patient: str,
+    calls: list[SampleCalls],
+    recs: list[Recommendation],
+    ruleset_meta: dict[str, Any],
+    out_dir: Path,
+    patient_info: PatientInfo | None = None,
+    medications: Iterable[MedicationInfo] = (),
+    status: str = "final",
+) -> tuple[Path, Path]:
+    """Write `<patient>.report.html` and `<patient>.report.json` into out_dir; return both paths."""
+    check_patient_id(patient)
+    model = build_report_model(patient, calls, recs, ruleset_meta, patient_info=patient_info,
+                               medications=medications, status=status)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path = out_dir / f"{patient}.report.html"
+    json_path = out_dir / f"{patient}.report.json"
+    html_path.write_text(render_html(model), encoding="utf-8")
+    json_path.write_text(render_json(model), encoding="utf-8")
+    return html_path, json_path
+
+
+def medications_from_clinical(meds: Iterable[Any]) -> list[MedicationInfo]:
+    """Active and proposed medications (ehrgen.ingest.clinical Medication records) resolved to drug names;
+    one that resolves to nothing is kept with its text so the report can say it was not checked."""
+    from ehrgen.rules.batch import resolve_patient_medications
+    from ehrgen.rules.drugs import default_table
+
+    table = default_table()
+    out: list[MedicationInfo] = []
+    for med in meds:
+        status = getattr(med, "status", "active")
+        if status == "stopped":
+            continue
+        names, _unknown = resolve_patient_medications([med], table)
+        if names:
+            out += [MedicationInfo(n, status) for n in names]
+        else:
+            out.append(MedicationInfo("", status, (getattr(med, "drug_text", None) or "").strip()))
+    # proposed orders first (the decision being made now), then what the patient already takes
+    return sorted(out, key=lambda m: (m.status != "proposed", m.drug or "~"))
