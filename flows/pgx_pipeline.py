@@ -88,11 +88,14 @@ def run_pipeline(input_dir: str, cfg: RunConfig, chunk_size: int = DEFAULT_CHUNK
 @flow(name="pgx-pipeline", persist_result=False, log_prints=False)
 def pgx_pipeline(input_dir: str, work_dir: str = "out", run_name: str | None = None, outbox: str | None = None,
                  fhir_url: str | None = None, mllp: str | None = None, rules_dir: str | None = None,
-                 clinical: str | None = None, chunk_size: int = DEFAULT_CHUNK, deliver: bool = True):
+                 clinical: str | None = None, chunk_size: int = DEFAULT_CHUNK, deliver: bool = True,
+                 absent_is_reference: bool = False):
     """Run a folder (manifest.csv + vcf/ + clinical/) through calling, interpretation, export and delivery."""
     from ehrgen.settings import load_settings
 
     cfg = RunConfig(work_dir=work_dir, run_name=run_name or Path(input_dir).resolve().name, clinical=clinical,
                     rules_dir=rules_dir, outbox=outbox, fhir_url=fhir_url, mllp=mllp, settings=load_settings())
+    if absent_is_reference:  # --absent-is-reference (else the setting calling.absent_is_reference decides)
+        cfg.settings.calling.absent_is_reference = True
     _, summary = run_pipeline(input_dir, cfg, chunk_size, deliver)
     return final_state(summary)

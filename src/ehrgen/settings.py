@@ -17,6 +17,12 @@ from pydantic import BaseModel, Field
 
 class CallingSettings(BaseModel):
     genes: list[str] | None = None  # None = all supported genes
+    # joint-called cohort VCFs only: a PGx position with no record in the file is homozygous reference
+    # (never for gVCFs; see ehrgen.ingest.absent). Off by default: a missing position is never assumed.
+    absent_is_reference: bool = False
+    # imputed array data (ehrgen.ingest.imputed): below these a genotype / site counts as missing
+    min_gp: float = Field(0.9, ge=0.0, le=1.0)  # largest FORMAT GP of the genotype
+    min_imputation_r2: float = Field(0.8, ge=0.0, le=1.0)  # INFO R2 / DR2 / INFO of the site
 
 
 class RulesSettings(BaseModel):

@@ -20,15 +20,23 @@ def register(app: typer.Typer) -> None:
             None, "--outside-calls",
             help="PharmCAT outside-call TSV (applies to every sample), or a folder of <sample>.tsv files"),
         sample: Optional[list[str]] = typer.Option(None, "--sample", help="only these samples (repeatable)"),
+        absent_is_reference: bool = typer.Option(
+            False, "--absent-is-reference",
+            help="joint-called cohort VCF: a PGx position absent from the file is homozygous reference for every "
+                 "sample (recorded as an assumption; never applied to gVCFs). Setting calling.absent_is_reference"),
     ) -> None:
         """Call PGx diplotypes and phenotypes for each sample of a VCF (writes calls.json per sample + calls.tsv)."""
         from ehrgen.ingest.vcf import read_genotypes
         from ehrgen.pgx.caller import call_batch, file_sha256
         from ehrgen.pgx.definitions import load_definitions
         from ehrgen.pgx.output import write_calls_tsv, write_sample_calls
+        from ehrgen.settings import load_settings
 
+        calling = load_settings().calling
+        if absent_is_reference:
+            calling.absent_is_reference = True
         defs = load_definitions()
-        batch = read_genotypes(vcf, defs, samples=sample or None)
+        batch = read_genotypes(vcf, defs, samples=sample or None, calling=calling)
         outside = load_outside_calls(outside_calls, batch.samples, defs) if outside_calls else None
         results = call_batch(batch, defs, outside, source_sha256=file_sha256(vcf))
         for r in results:

@@ -28,7 +28,7 @@ def import_flows():
 
 def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional[str], mllp: Optional[str],
              dask: Optional[str], rules_dir: Optional[Path] = None, chunk_size: int = 500,
-             run_name: Optional[str] = None, show_progress: bool = True):
+             run_name: Optional[str] = None, show_progress: bool = True, absent_is_reference: bool = False):
     """Configure Prefect for offline use, run the flow in this process, return (state, outcomes)."""
     from ehrgen.pipeline.prefect_env import configure
 
@@ -52,7 +52,7 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
         state = pgx_pipeline.with_options(task_runner=task_runner(dask))(
             input_dir=str(input_dir), work_dir=str(work), run_name=name, outbox=str(outbox) if outbox else None,
             fhir_url=fhir, mllp=mllp, rules_dir=str(rules_dir) if rules_dir else None, chunk_size=chunk_size,
-            return_state=True)
+            absent_is_reference=absent_is_reference, return_state=True)
     from ehrgen.pipeline.outcome import SampleOutcome
 
     outcomes = []
@@ -133,9 +133,14 @@ def register(app: typer.Typer) -> None:
         rules: Optional[Path] = typer.Option(None, "--rules", help="rules folder (default: the project's rules/)"),
         chunk_size: int = typer.Option(500, "--chunk-size", help="samples per task"),
         run_name: Optional[str] = typer.Option(None, "--run-name", help="name of the run folder (default: input folder name)"),
+        absent_is_reference: bool = typer.Option(
+            False, "--absent-is-reference",
+            help="joint-called cohort VCFs: a PGx position absent from the file is homozygous reference (recorded "
+                 "as an assumption; never applied to gVCFs). Setting calling.absent_is_reference"),
     ) -> None:
         """Run the pgx-pipeline flow: call, interpret, export (FHIR, HL7, HTML report) and deliver every sample."""
-        state, outcomes = run_flow(input_dir, work, outbox, fhir, mllp, dask, rules, chunk_size, run_name)
+        state, outcomes = run_flow(input_dir, work, outbox, fhir, mllp, dask, rules, chunk_size, run_name,
+                                   absent_is_reference=absent_is_reference)
         if not outcomes:
             err_console.print(f"error: the run did not complete ({state.name}: {state.message})", highlight=False)
             raise typer.Exit(code=1)

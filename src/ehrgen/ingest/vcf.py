@@ -58,6 +58,8 @@ class GeneGenotypes:
     ps: np.ndarray  # int64 phase set (0 = none given)
     file_missing: dict[int, str] = field(default_factory=dict)  # position index -> reason for all samples
     warnings: list[str] = field(default_factory=list)
+    # per (sample, position) reason code for imputed genotypes counted missing (ehrgen.ingest.imputed)
+    low_quality: np.ndarray | None = None
 
 
 @dataclass
@@ -66,6 +68,8 @@ class GenotypeBatch:
     samples: list[str]
     genes: dict[str, GeneGenotypes]
     warnings: list[str] = field(default_factory=list)
+    gvcf: bool = False  # reference blocks seen: absent positions were not covered
+    assumptions: list[str] = field(default_factory=list)  # e.g. absent_is_reference (ehrgen.ingest.absent)
 
 
 @dataclass
@@ -169,19 +173,26 @@ def _htslib_messages(sink: list[str]):
 
 
 def read_genotypes(path: Path | str, definitions: Definitions, samples: list[str] | None = None,
-                   genes: list[str] | None = None) -> GenotypeBatch:
-    """Read every definition position of `genes` for `samples` (default: all) in one pass over the file."""
+                   genes: list[str] | None = None, calling=None) -> GenotypeBatch:
+    """Read every definition position of `genes` for `samples` (default: all) in one pass over the file.
+
+    `calling` (settings.CallingSettings): imputation thresholds and `absent_is_reference` (defaults when None).
+    """
+    from ehrgen.ingest import imputed
+
     messages: list[str] = []
     notes: list[str] = []  # said on stderr as well as kept in the calls: how the file had to be read
+    quality = imputed.Thresholds.from_settings(calling) if calling is not None else imputed.Thresholds()
     try:
         with _htslib_messages(messages), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # cyvcf2 warns on empty regions: not an error here
             try:
-                batch = _read_genotypes(path, definitions, samples, genes, notes=notes)
+                batch = _read_genotypes(path, definitions, samples, genes, quality=quality, notes=notes)
             except _IndexDoubt as doubt:
                 # the indexed read found nothing at the PGx positions: a streamed read decides (count check)
                 messages.clear()
-                batch = _read_genotypes(path, definitions, samples, genes, use_index=False, notes=notes)
+                batch = _read_genotypes(path, definitions, samples, genes, quality=quality, use_index=False,
+                                        notes=notes)
                 if doubt.hits_needed(batch):
                     notes.append(f"index {doubt.index} gave no record at the PGx positions but the data has "
                                  f"{doubt.hits_needed(batch)}: the index does not belong to this file; "
@@ -193,6 +204,10 @@ def read_genotypes(path: Path | str, definitions: Definitions, samples: list[str
     for note in notes:
         log.warning("%s: %s", path, note)
     batch.warnings += notes + [f"htslib: {m.split('] ', 1)[-1]}" for m in messages[:5]]
+    if calling is not None and getattr(calling, "absent_is_reference", False):
+        from ehrgen.ingest.absent import apply_absent_is_reference
+
+        apply_absent_is_reference(batch, definitions)
     return batch
 
 
@@ -209,8 +224,8 @@ class _IndexDoubt(Exception):
 
 
 def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[str] | None,
-                    genes: list[str] | None, use_index: bool = True, notes: list[str] | None = None
-                    ) -> GenotypeBatch:
+                    genes: list[str] | None, quality=None, use_index: bool = True,
+                    notes: list[str] | None = None) -> GenotypeBatch:
     from cyvcf2 import VCF  # imported here: cyvcf2 import is the slow part of start-up
 
     path = Path(path)
@@ -256,6 +271,7 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
     block_filled: set[tuple[str, int]] = set()
     ref_mismatch = [0, 0]
     batch_warnings: list[str] = []
+    gvcf = False
 
     contig_names = {norm_chrom(c): c for c in (vcf.seqnames or [])}
     site_log = vcf_checks.SiteLog(str(path))
@@ -298,9 +314,12 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
                 if lo == hi:
                     continue
                 hits += 1
+                gvcf = True
                 vcf_checks.check_genotypes(str(path), rec, _gt_array(rec, reorder), chosen, chrom)
                 _apply_block(rec, plist[lo:hi], by_pos, out, seen, block_filled, reorder)
                 continue
+            if not gvcf and ("<NON_REF>" in alts or "<*>" in alts):
+                gvcf = True
             if pos not in by_pos:
                 # a REF spanning a definition position without starting there: cannot be matched safely
                 if len(rec.REF) > 1:
@@ -322,7 +341,7 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
                 ref_mismatch[1] += 1
                 if rec.REF.upper()[0] != pdef.ref.upper()[0]:
                     ref_mismatch[0] += 1
-                _apply_record(rec, s, pdef, out[s.gene], seen, reorder)
+                _apply_record(rec, s, pdef, out[s.gene], seen, reorder, quality)
     except Exception as exc:  # cyvcf2/htslib raise plain exceptions on malformed records
         if isinstance(exc, InputError):
             raise
@@ -339,7 +358,7 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
         for i, pdef in enumerate(gd.positions):
             if (g, i) not in seen and (g, i) not in block_filled:
                 out[g].file_missing.setdefault(i, "not in file")
-    batch = GenotypeBatch(path=str(path), samples=chosen, genes=out, warnings=batch_warnings)
+    batch = GenotypeBatch(path=str(path), samples=chosen, genes=out, warnings=batch_warnings, gvcf=gvcf)
     batch.__dict__["_hits"] = hits  # for the index count check in read_genotypes
     return batch
 
@@ -367,12 +386,17 @@ def _ps_array(rec, n, reorder):
     return ps
 
 
-def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder) -> None:
+def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder, quality=None) -> None:
+    from ehrgen.ingest import imputed
+
     i = site.index
     key = (site.gene, i)
     filt = rec.FILTER
-    if filt not in (None, "PASS", "."):
-        gg.file_missing[i] = f"filter:{filt}"
+    low_site = imputed.site_reason(rec, quality) if quality is not None else None
+    if low_site:
+        gg.warnings.append(imputed.site_warning(rec, pdef.pos, quality))
+    if filt not in (None, "PASS", ".") or low_site:
+        gg.file_missing[i] = low_site or f"filter:{filt}"
         seen[key] = seen.get(key, 0) + 1
         if seen[key] == 1:
             gg.a1[:, i] = MISSING
@@ -404,6 +428,13 @@ def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder
     a2 = np.where(part2, PARTIAL, a2)
     a1 = np.where(ref_partial, MISSING, a1)
     a2 = np.where(ref_partial, MISSING, a2)
+    low = imputed.genotype_reasons(rec, gt, reorder, quality) if quality is not None else None
+    if low is not None and low.any():  # imputed genotypes too uncertain to use: missing, reason kept
+        a1 = np.where(low > 0, MISSING, a1).astype(np.int8)
+        a2 = np.where(low > 0, np.where(a2 == ABSENT, ABSENT, MISSING), a2).astype(np.int8)
+        if gg.low_quality is None:
+            gg.low_quality = np.zeros(gg.a1.shape, dtype=np.uint8)
+        gg.low_quality[:, i] = low
     ps = _ps_array(rec, len(gt), reorder)
     n_seen = seen.get(key, 0)
     seen[key] = n_seen + 1

@@ -37,6 +37,15 @@ def _call_gene_column(gd, gg) -> list[GeneCall]:
     n = gg.a1.shape[0]
     if n == 0:
         return []
+    if gg.low_quality is not None and gg.low_quality.any():
+        from ehrgen.ingest.imputed import call_with_reasons
+
+        return call_with_reasons(gd, gg, _call_gene_column_plain)
+    return _call_gene_column_plain(gd, gg)
+
+
+def _call_gene_column_plain(gd, gg) -> list[GeneCall]:
+    n = gg.a1.shape[0]
     if not gg.phased.any():
         rows = np.ascontiguousarray(np.concatenate([gg.a1, gg.a2], axis=1))
         uniq, first, inverse = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).ravel(),
@@ -80,13 +89,14 @@ def call_batch(batch: GenotypeBatch, definitions: Definitions | None = None,
             genes.setdefault(gene, placeholder)
         results.append(SampleCalls(sample=sample, genes=genes, source_file=batch.path,
                                    source_sha256=source_sha256, ehrgen_version=__version__,
-                                   mappings_version=defs.version, warnings=list(batch.warnings)))
+                                   mappings_version=defs.version, warnings=list(batch.warnings),
+                                   assumptions=list(batch.assumptions)))
     return results
 
 
 def call_vcf(path: Path | str, samples: list[str] | None = None,
              outside: dict[str, dict[str, OutsideCall]] | None = None,
-             definitions: Definitions | None = None) -> list[SampleCalls]:
+             definitions: Definitions | None = None, calling=None) -> list[SampleCalls]:
     defs = definitions or load_definitions()
-    batch = read_genotypes(path, defs, samples=samples)
+    batch = read_genotypes(path, defs, samples=samples, calling=calling)
     return call_batch(batch, defs, outside, source_sha256=file_sha256(path))

@@ -88,9 +88,11 @@ class SampleCalls:
     ehrgen_version: str = ""
     mappings_version: str = ""
     warnings: list[str] = field(default_factory=list)
+    # assumptions the calls rest on (e.g. "absent_is_reference: ..."); written only when there are some
+    assumptions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "schema": "ehrgen.calls/1",
             "sample": self.sample,
             "source": {"file": self.source_file, "sha256": self.source_sha256, "build": "GRCh38"},
@@ -99,6 +101,9 @@ class SampleCalls:
             "warnings": self.warnings,
             "genes": {g: c.to_dict() for g, c in self.genes.items()},
         }
+        if self.assumptions:
+            d["assumptions"] = list(self.assumptions)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SampleCalls":
@@ -112,4 +117,5 @@ class SampleCalls:
             ehrgen_version=d.get("ehrgen_version", ""),
             mappings_version=d.get("mappings_version", ""),
             warnings=d.get("warnings", []),
+            assumptions=d.get("assumptions", []),
         )

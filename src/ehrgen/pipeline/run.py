@@ -133,7 +133,7 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
     ctx = _context(cfg)
     outcomes: list[SampleOutcome] = []
     for job in chunk.jobs:
-        for c in call_job(job, ctx, dirs):
+        for c in call_job(job, ctx, dirs, cfg.settings.calling):
             o = c.outcome
             outcomes.append(o)
             progress.report(chunk.index, len(outcomes) - 1)  # the samples before this one are done

@@ -92,8 +92,9 @@ def _vcf_samples(path: str) -> list[str]:
         v.close()
 
 
-def call_job(job: VcfJob, ctx: Context, dirs: RunDirs) -> list[Called]:
-    """Call every sample of one VCF job (one read of the file); per-sample failures stay per sample."""
+def call_job(job: VcfJob, ctx: Context, dirs: RunDirs, calling=None) -> list[Called]:
+    """Call every sample of one VCF job (one read of the file); per-sample failures stay per sample.
+    `calling`: settings.CallingSettings (absent-is-reference, imputation thresholds); defaults when None."""
     vcf_name = Path(job.vcf).name
     try:
         vcf_sha = file_sha256(job.vcf)
@@ -118,7 +119,8 @@ def call_job(job: VcfJob, ctx: Context, dirs: RunDirs) -> list[Called]:
             except Exception as exc:
                 c.outcome.fail("call", _reason(exc))
                 continue
-        c.calls_fp = fingerprint("calls", vcf_sha, out_sha, ctx.definitions.version, __version__)
+        c.calls_fp = fingerprint("calls", vcf_sha, out_sha, ctx.definitions.version, __version__,
+                                 *([calling.model_dump(mode="json")] if calling is not None else []))
         st = read_state(dirs.calls, s.sample)
         calls_file = dirs.calls / f"{safe_name(s.sample)}.calls.json"
         if st and st.get("fingerprint") == c.calls_fp and calls_file.is_file():
@@ -127,18 +129,18 @@ def call_job(job: VcfJob, ctx: Context, dirs: RunDirs) -> list[Called]:
             continue
         todo.append(s)
     if todo:
-        _call_todo(job.vcf, todo, results, outside, vcf_sha, ctx, dirs)
+        _call_todo(job.vcf, todo, results, outside, vcf_sha, ctx, dirs, calling)
     return [results[s.sample] for s in job.samples]
 
 
 def _call_todo(vcf: str, todo: list[SampleJob], results: dict[str, Called], outside: dict, vcf_sha: str,
-               ctx: Context, dirs: RunDirs) -> None:
+               ctx: Context, dirs: RunDirs, calling=None) -> None:
     from ehrgen.ingest.vcf import read_genotypes
 
     names = [s.sample for s in todo]
     try:
         try:
-            batch = read_genotypes(vcf, ctx.definitions, samples=names)
+            batch = read_genotypes(vcf, ctx.definitions, samples=names, calling=calling)
         except InputError as exc:
             if "sample(s) not found" not in str(exc):
                 raise
@@ -149,7 +151,7 @@ def _call_todo(vcf: str, todo: list[SampleJob], results: dict[str, Called], outs
             names = [n for n in names if n in present]
             if not names:
                 return
-            batch = read_genotypes(vcf, ctx.definitions, samples=names)
+            batch = read_genotypes(vcf, ctx.definitions, samples=names, calling=calling)
         calls = call_batch(batch, ctx.definitions, {k: v for k, v in outside.items() if k in names}, vcf_sha)
     except Exception as exc:  # the whole file is bad: its samples fail, other files carry on
         reason = _reason(exc) if isinstance(exc, (InputError, OSError)) else _vcf_reason(vcf, exc)
