@@ -356,7 +356,7 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
         changed = sorted({k[0] for k in set(before) | set(now) if before.get(k) != now.get(k)})
         context.supersedes = Supersession(st["rules_version"], sorted(before), changed)
     model = build_report_model(patient, [calls], recs, ctx.ruleset_meta, report_date=issued.isoformat(),
-                               patient_info=PatientInfo.from_clinical(patient, p),
+                               patient_info=PatientInfo.from_clinical(patient, ctx.clinical.patients.get(patient)),
                                medications=medications_from_clinical(ctx.clinical.medications_for(patient)))
     html = render_html(model)
     context.report_html = html
