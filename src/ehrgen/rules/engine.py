@@ -36,6 +36,7 @@ SEVERITY = ("avoid", "use_alternative", "reduce_dose", "increase_dose", "test_re
             "indeterminate", "standard_dosing", "no_recommendation")
 ALERT_ORDER = {"critical": 0, "warning": 1, "info": 2}
 NO_RESULT = "No Result"
+INDETERMINATE_KEYS = (INDETERMINATE, "n/a")
 PHENOTYPING = "Phenotyping"
 _ALLELE_STATUS = re.compile(r"^\*(\d+:\d+) (positive|negative)$")
 _HLA_NAME = re.compile(r"\*?(\d+):(\d+)")
@@ -191,10 +192,12 @@ def evaluate_group(group: _Group, states: dict[str, GeneState]) -> _Outcome:
     indeterminate = [states[g] for g in genes if states[g].kind == "indeterminate"]
     if indeterminate:
         reason = " ".join(s.reason for s in indeterminate)
-        guideline_note = _indeterminate_rule(group, states)
-        if guideline_note:
-            reason = reason.rstrip(".") + f". Guideline advice for an indeterminate result: {guideline_note}"
-        return _Outcome("indeterminate", None, {s.gene: INDETERMINATE for s in indeterminate}, reason)
+        ind_rule = _indeterminate_rule(group, states)
+        if ind_rule is not None:
+            # the guideline's own "Indeterminate" recommendation is cited (id, strength), but the advice stays
+            # "indeterminate": an uncertain result never gives a confident recommendation
+            reason = reason.rstrip(".") + f". Guideline advice for an indeterminate result: {ind_rule.summary}"
+        return _Outcome("indeterminate", ind_rule, {s.gene: INDETERMINATE for s in indeterminate}, reason)
     matches: list[tuple[int, Rule]] = []
     unsure: list[str] = []
     for rule in group.rules:
@@ -237,20 +240,21 @@ def evaluate_group(group: _Group, states: dict[str, GeneState]) -> _Outcome:
     return _Outcome(rule.action, rule, values, reason)
 
 
-def _indeterminate_rule(group: _Group, states: dict[str, GeneState]) -> str | None:
-    """The summary of a rule the guideline keys on 'Indeterminate' for the affected genes, if one fits."""
+def _indeterminate_rule(group: _Group, states: dict[str, GeneState]) -> Rule | None:
+    """The rule the guideline keys on 'Indeterminate' for the affected genes, if one fits. Activity-score genes
+    spell an indeterminate result 'n/a' in the guideline files (no score can be given), others 'Indeterminate'."""
     for rule in group.rules:
         ok = True
         for gene, value in rule.lookup.items():
             st = states[gene]
             if st.kind == "indeterminate":
-                ok = value == INDETERMINATE
+                ok = value in INDETERMINATE_KEYS
             else:
                 ok = st.match(value) > 0
             if not ok:
                 break
-        if ok and any(v == INDETERMINATE for v in rule.lookup.values()):
-            return rule.summary
+        if ok and any(v in INDETERMINATE_KEYS for v in rule.lookup.values()):
+            return rule
     return None
 
 
@@ -352,7 +356,10 @@ def _recommendation(calls: SampleCalls, patient: str, group: _Group, out: _Outco
             call = calls.genes.get(g)
             phenotypes[g] = (call.phenotype or call.activity_score or call.diplotype_text or call.status) \
                 if call and call.status != "no_data" else "not tested"
-    if rule is not None:
+    if rule is not None and out.action == "indeterminate":
+        strength, alert = rule.strength, "info"
+        summary = summarise("indeterminate", group.drug, phenotypes, group.population)
+    elif rule is not None:
         strength, alert, summary = rule.strength, rule.alert, rule.summary
         if out.reason:
             summary += " (Some genes were not tested.)"
@@ -364,13 +371,14 @@ def _recommendation(calls: SampleCalls, patient: str, group: _Group, out: _Outco
             summary = (f"{', '.join(out.values)} not tested: test before using {group.drug} "
                        "so this guideline can be applied.")
     from ehrgen.rules.alternatives import base_options
-    alternatives, options, alt_note = base_options(rule)
+    alternatives, options, alt_note = base_options(rule if out.action != "indeterminate" else None)
     return Recommendation(
         patient=patient, sample=calls.sample, drug=group.drug, source=group.source,  # type: ignore[arg-type]
         genes=group.genes, phenotypes={g: phenotypes[g] for g in sorted(phenotypes)}, action=out.action,
         strength=strength, alert=alert, summary=summary,  # type: ignore[arg-type]
         guideline_id=group.guideline_id, guideline_url=_url(rule or head), rules_version=rs.version,
-        rule_id=rule.rule_id if rule else "", dose_percent=rule.dose_percent if rule else None,
+        rule_id=rule.rule_id if rule else "",
+        dose_percent=rule.dose_percent if rule and out.action != "indeterminate" else None,
         alternatives=alternatives, alternative_options=options, alternatives_note=alt_note,
         actionable=out.action not in NOT_ACTIONABLE, reason=out.reason,
         rxnorm=drug.rxnorm if drug else None, atc=drug.primary_atc if drug else None,
