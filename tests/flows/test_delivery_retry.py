@@ -23,7 +23,8 @@ def test_unreachable_mllp_is_retried_then_reported(prefect_server, sample_data, 
 
     folder = tmp_path / "in"
     folder.mkdir()
-    (folder / "manifest.csv").write_text(f"sample_id,patient_id,vcf\nS001,P001,{sample_data / 'vcf' / 'S001.vcf'}\n")
+    (folder / "S001.vcf").write_bytes((sample_data / "vcf" / "S001.vcf").read_bytes())
+    (folder / "manifest.csv").write_text("sample_id,patient_id,vcf\nS001,P001,S001.vcf\n")
     cfg = RunConfig(work_dir=str(tmp_path / "w"), run_name="one", clinical=str(sample_data / "clinical"),
                     mllp=f"127.0.0.1:{_closed_port()}")
     cfg.settings.mllp.max_retries = 0  # the client's own retries: none, so the task's retries are what we count
