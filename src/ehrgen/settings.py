@@ -76,6 +76,8 @@ class CdsSettings(BaseModel):
     jwks_url: str | None = None
     audience: str | None = None
     pretest_card: bool = True
+    cache_entries: int = 10_000  # per-patient cache of results read from a FHIR server; 0 turns it off
+    cache_max_age_s: float = 300.0
 
 
 class SandboxSettings(BaseModel):

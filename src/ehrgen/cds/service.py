@@ -110,8 +110,6 @@ class ServiceConfig:
     ledger_path: Path | None = None
     audit_fhir_url: str | None = None  # AuditEvents of reads also go here (default: settings.fhir_url)
     audit_token: str | None = None
-    cache_entries: int = 10_000  # 0 turns the per-patient FHIR result cache off
-    cache_max_age_s: float = 300.0
 
 
 def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None) -> FastAPI:
@@ -122,7 +120,7 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
                                jwks_url=s.jwks_url)
     store = LocalStore(config.calls_dir) if config.calls_dir else None
     sources = Sources(store=store, default_fhir=s.fhir_url,
-                      cache=ResultCache(config.cache_entries, config.cache_max_age_s),
+                      cache=ResultCache(s.cache_entries, s.cache_max_age_s),
                       watch=LedgerWatch(config.ledger_path) if config.ledger_path else None)
     access_log = AccessLog(config.ledger_path, config.audit_fhir_url or s.fhir_url, config.audit_token,
                            verify_tls=config.verify_tls, timeout_s=config.fhir_timeout_s)
