@@ -276,6 +276,8 @@ def file_stamps(files: dict[str, Path]) -> dict[str, list]:
 
     out = {}
     for kind, f in files.items():
+        if not f.is_file():  # optional outputs (the PDF when no engine is configured) are simply absent
+            continue
         st = f.stat()
         out[kind] = [sha256_hex(f.read_bytes()), st.st_size, st.st_mtime_ns]
     return out
@@ -311,7 +313,7 @@ def quick_skip(sample: str, patient: str, calls_fp: str, ctx: Context, dirs: Run
     est = read_state(dirs.export, patient)
     files = export_files(patient, dirs)
     fp = export_fingerprint(rst["signature"], calls_fp, sample, ref, _medication_orders(ctx, patient))
-    if not est or est.get("fingerprint") != fp or not all(f.is_file() for f in files.values()):
+    if not est or est.get("fingerprint") != fp or not all(f.is_file() for k, f in files.items() if k != "report-pdf"):
         return False
     outcome.recommendations, outcome.actionable = int(rst["n"]), int(rst["actionable"])
     outcome.skipped += ["interpret", "export"]
