@@ -256,3 +256,28 @@ def test_unknown_function_allele_indeterminate_names_the_resolution():
     (cpic,) = by_source(recs_for(calls, "azathioprine"), "CPIC")
     assert cpic.action == "indeterminate" and cpic.alert == "info"
     assert "activity" in cpic.reason and "TPMT" in cpic.reason
+
+
+def test_advice_text_never_depends_on_the_rules_version(tmp_path):
+    """Re-interpretation delivers only patients whose advice changed: a new rules version alone (no rule
+    edited) must give byte-identical advice, or every patient would be re-sent (found with the
+    "not in this rule set" notes, which once quoted the version)."""
+    import shutil
+    from pathlib import Path
+
+    from ehrgen.pipeline.stages import signature
+    from ehrgen.rules import ruleset as rs
+    from ehrgen.rules.engine import rules_dir
+
+    src = Path(rules_dir())
+    shutil.copytree(src, tmp_path / "rules")
+    tsv = tmp_path / "rules" / "rules.tsv"
+    tsv.write_text("\n".join(ln + "-bumped" if ln.startswith("# rules_version:") else ln
+                             for ln in tsv.read_text().splitlines()) + "\n")
+    bumped = rs.load(tsv)
+    calls = sample(gene("CYP2C19", "Poor Metabolizer", dip="*2/*2"), gene("DPYD", score="1.0"),
+                   gene("UGT1A1", "Normal Metabolizer", dip="*1/*1"))
+    old = interpret(calls, "P1", ruleset=rs.load(src / "rules.tsv"))
+    new = interpret(calls, "P1", ruleset=bumped)
+    assert bumped.version != old[0].rules_version
+    assert signature(old) == signature(new)

@@ -429,7 +429,7 @@ def _not_in_ruleset(calls: SampleCalls, patient: str, g: MissingGuideline, drug:
         patient=patient, sample=calls.sample, drug=g.drug, source=g.source,  # type: ignore[arg-type]
         genes=list(g.genes), phenotypes={}, action="no_recommendation", strength="", alert="info",
         summary=(f"{g.source} has a guideline for {g.drug} ({', '.join(g.genes)}) that is not in this rule set "
-                 f"({rs.version}); read it at the link."),
+                 "(it is newer than the guideline data the rules were built from); read it at the link."),
         guideline_id=g.guideline_id, guideline_url=g.url, rules_version=rs.version, actionable=False,
         reason="guideline not in this rule set: it is newer than the pinned guideline data",
         rxnorm=drug.rxnorm if drug else None, atc=drug.primary_atc if drug else None,
