@@ -116,12 +116,15 @@ def build_gene(ref: Path, gene: str, exemptions: dict) -> dict:
             for i in keep
         ]
         alleles = []
+        # PharmCAT reports a sub-allele (SLCO1B1 *45.001, *45.002) by its core allele's name (*45)
+        sub = t.get("suballelesMap") or {}
         for a in t["namedAlleles"]:
             if a["name"] in ignored_alleles:
                 continue
             alleles.append(
                 {
                     "name": a["name"],
+                    **({"display_name": sub[a["name"]]} if a["name"] in sub else {}),
                     "reference": bool(a.get("reference")),
                     "structural_variant": bool(a.get("structuralVariant")),
                     "bases": [a["alleles"][i] for i in keep],
