@@ -87,6 +87,10 @@ def _is_number(x: object) -> bool:
         return False
 
 
+def _variant_key(v: dict) -> tuple:
+    return (v["position"], v["ref"], tuple(v["alts"]))
+
+
 def build_gene(ref: Path, gene: str, exemptions: dict) -> dict:
     base = ref / f"pharmcat-{PHARMCAT_VERSION}"
     out: dict = {"gene": gene, "build": "GRCh38"}
@@ -95,9 +99,11 @@ def build_gene(ref: Path, gene: str, exemptions: dict) -> dict:
     if tfile.is_file() and gene in VCF_GENES:
         t = json.loads(tfile.read_text())
         ex = exemptions.get(gene, {})
-        ignored_pos = {p["position"] for p in ex.get("ignoredPositions", [])}
+        # an exemption names one variant (position AND alleles): another variant at the same position stays
+        # (G6PD 154532990: the exempted CGGT>C deletion shares its position with Chatham's C>T SNP)
+        ignored = {_variant_key(p) for p in ex.get("ignoredPositions", [])}
         ignored_alleles = set(ex.get("ignoredAlleles", []))
-        keep = [i for i, v in enumerate(t["variants"]) if v["position"] not in ignored_pos]
+        keep = [i for i, v in enumerate(t["variants"]) if _variant_key(v) not in ignored]
         out["chromosome"] = t["chromosome"]
         out["positions"] = [
             {
@@ -110,12 +116,15 @@ def build_gene(ref: Path, gene: str, exemptions: dict) -> dict:
             for i in keep
         ]
         alleles = []
+        # PharmCAT reports a sub-allele (SLCO1B1 *45.001, *45.002) by its core allele's name (*45)
+        sub = t.get("suballelesMap") or {}
         for a in t["namedAlleles"]:
             if a["name"] in ignored_alleles:
                 continue
             alleles.append(
                 {
                     "name": a["name"],
+                    **({"display_name": sub[a["name"]]} if a["name"] in sub else {}),
                     "reference": bool(a.get("reference")),
                     "structural_variant": bool(a.get("structuralVariant")),
                     "bases": [a["alleles"][i] for i in keep],

@@ -46,11 +46,34 @@ def test_activity_scores(tmp_path):
     assert dpyd.activity_score == "0.0" and dpyd.phenotype == "Poor Metabolizer"
 
 
-def test_unphased_ties_are_all_reported(tmp_path):
+def test_nat2_unphased_priority_is_applied_with_a_note(tmp_path):
+    # *5/*15, *6/*29, *30/*46 fit the same unphased data: PharmCAT's priority list picks *5/*15
     got = call(tmp_path, "NAT2", [("*5", "*15")])[0]
-    assert got.status == "ambiguous"
-    assert got.diplotype_text == "*5/*15 OR *6/*29 OR *30/*46"
-    assert len({d.score for d in got.diplotypes}) == 1
+    assert got.status == "called" and got.diplotype_text == "*5/*15"
+    assert any("priority rule" in w and "*30/*46" in w for w in got.warnings)
+
+
+def test_nat2_priority_wins_over_a_higher_scoring_fit(tmp_path):
+    # PharmCAT applies the list when all its diplotypes fit, whatever their scores (measured on the oracle)
+    got = call(tmp_path, "NAT2", [("*5", "*36")])[0]
+    assert got.diplotype_text == "*5/*36"
+
+
+def test_missing_star17_position_is_reported_missing(tmp_path):
+    # rs12248560 (the only *17 position) missing: measured on PharmCAT 3.1.1, *1 (defined at every position)
+    # still outscores *17 (score 0), so *1/*1; the missing position is listed, never assumed reference
+    got = call(tmp_path, "CYP2C19", [("*1", "*1")], drop={94761900})[0]
+    assert got.diplotype_text == "*1/*1" and got.missing_positions == [94761900]
+    assert any("not assumed reference" in w for w in got.warnings)
+
+
+def test_g6pd_chatham_male_and_female(tmp_path):
+    male = call(tmp_path, "G6PD", [("Chatham", None)])[0]
+    assert male.diplotype_text == "Chatham" and "Deficient" in (male.phenotype or "")
+    het = call(tmp_path, "G6PD", [("B (reference)", "Chatham")])[0]
+    assert "Chatham" in het.diplotype_text and het.status == "called"
+    hom = call(tmp_path, "G6PD", [("Chatham", "Chatham")])[0]
+    assert hom.diplotype_text == "Chatham/Chatham" and "Deficient" in (hom.phenotype or "")
 
 
 def test_phased_data_resolves_the_tie(tmp_path):

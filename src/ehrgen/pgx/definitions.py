@@ -69,6 +69,10 @@ class NamedAllele:
     function: str | None = None
     activity_value: str | None = None
     ignored_defined: int = 0  # exempted positions PharmCAT still counts in the score
+    display_name: str = ""  # the name calls are reported (and looked up) by: a sub-allele's core allele
+
+    def __post_init__(self) -> None:
+        self.display_name = self.display_name or self.name
 
 
 @dataclass
@@ -135,10 +139,11 @@ def compile_gene(data: dict) -> GeneDefinition:
         for i, pdef in enumerate(positions):
             ref_base = ref_raw["bases"][i] if ref_raw else pdef.ref
             masks[i], defined[i] = _mask_for(a["bases"][i], pdef, ref_base)
-        fn = functions.get(a["name"], {})
+        display = a.get("display_name") or a["name"]
+        fn = functions.get(display, {})
         alleles.append(NamedAllele(a["name"], bool(a.get("reference")), bool(a.get("structural_variant")),
                                    masks, defined, fn.get("function"), fn.get("activity_value"),
-                                   int(a.get("ignored_defined", 0))))
+                                   int(a.get("ignored_defined", 0)), display))
     gd = GeneDefinition(
         gene=data["gene"],
         chromosome=data.get("chromosome"),

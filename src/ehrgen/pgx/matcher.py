@@ -160,7 +160,11 @@ def call_gene(gd: GeneDefinition, pat: Pattern, file_missing: dict[int, str] | N
             a2 = np.where(a2 == UNDOC, 0, a2)
         else:
             warnings.append(f"{gd.gene}: allele(s) not in the definitions at {where}: cannot be called")
-            return GeneCall(status="not_called", warnings=warnings, **base)
+            call = GeneCall(status="not_called", warnings=warnings, **base)
+            if gd.special.get("fallback_rsid"):
+                present = np.nonzero(~missing)[0]
+                _apply_fallback(gd, call, _fallback(gd, present, a1[present], a2[present], warnings))
+            return call
 
     present = np.nonzero(~missing)[0]
     c1, c2 = a1[present], a2[present]
@@ -181,15 +185,8 @@ def call_gene(gd: GeneDefinition, pat: Pattern, file_missing: dict[int, str] | N
         diplotypes, mode_warnings, phased_out = _call_variant_list(gd, present, c1, c2, haploid, het, phased)
         warnings += mode_warnings
     else:
-        diplotypes = _call_star(gd, present, c1, c2, haploid, phased)
+        diplotypes = _call_star(gd, present, c1, c2, haploid, phased, warnings)
         phased_out = phased
-        if len(diplotypes) > 1 and gd.unphased_priorities:
-            names = {d.name for d in diplotypes}
-            for prio in gd.unphased_priorities:
-                if set(prio["candidates"]) <= names:
-                    warnings.append(f"{gd.gene}: PharmCAT's population-frequency default among these would be "
-                                    f"{prio['pick']}; all tied candidates are reported")
-                    break
     fallback = None
     if not diplotypes and gd.special.get("fallback_rsid"):
         fallback = _fallback(gd, present, c1, c2, warnings)
@@ -197,31 +194,41 @@ def call_gene(gd: GeneDefinition, pat: Pattern, file_missing: dict[int, str] | N
     call = GeneCall(status=status, diplotypes=diplotypes, phenotype=phenotype, activity_score=activity,
                     phased=phased_out, warnings=warnings, **base)
     call.lookup = lookup_keys(call)
-    if fallback:
-        call.phenotype, call.lookup = fallback, {"phenotype": fallback, "fallback": gd.special["fallback_rsid"]}
+    _apply_fallback(gd, call, fallback)
     return call
 
 
+def _apply_fallback(gd: GeneDefinition, call: GeneCall, fallback: str | None) -> None:
+    if fallback:
+        call.phenotype, call.lookup = fallback, {"phenotype": fallback, "fallback": gd.special["fallback_rsid"]}
+
+
 def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.ndarray, haploid: bool,
-               phased: bool) -> list[Diplotype]:
+               phased: bool, warnings: list[str] | None = None) -> list[Diplotype]:
     masks = gd.masks[:, present]
     defined = gd.defined[:, present]
-    scores = defined.sum(axis=1)
-    eligible = np.array([(not a.structural_variant) and (a.reference or scores[k] > 0)
-                         for k, a in enumerate(gd.alleles)])
-    scores = scores + gd.score_bonus
+    # every allele stays a candidate, even one whose defining positions are all missing (score 0): it can
+    # neither be confirmed nor excluded, so it ties wherever the data cannot tell it apart (PharmCAT does the same)
+    eligible = np.array([not a.structural_variant for a in gd.alleles])
+    scores = defined.sum(axis=1) + gd.score_bonus
     b1 = np.where(c1 >= 0, np.left_shift(1, np.clip(c1, 0, 15)), 0).astype(np.uint16)
     b2 = np.where(c2 >= 0, np.left_shift(1, np.clip(c2, 0, 15)), 0).astype(np.uint16)
     ok1 = (masks & b1) != 0
     ok2 = (masks & b2) != 0
-    names = [a.name for a in gd.alleles]
+    names = [a.display_name for a in gd.alleles]
     pairs: list[tuple[int, int]] = []
     if haploid:
         cand = np.nonzero(eligible & ok1.all(axis=1))[0]
         if len(cand) == 0:
             return []
         best = scores[cand].max()
-        return [_make_diplotype(gd, [names[k]], int(scores[k])) for k in cand if scores[k] == best]
+        seen_h: set[str] = set()
+        out_h = []
+        for k in cand:
+            if scores[k] == best and names[k] not in seen_h:
+                seen_h.add(names[k])
+                out_h.append(_make_diplotype(gd, [names[k]], int(scores[k])))
+        return out_h
     if phased:
         s1 = np.nonzero(eligible & ok1.all(axis=1))[0]
         s2 = np.nonzero(eligible & ok2.all(axis=1))[0]
@@ -237,6 +244,10 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
     if not pairs:
         return []
     totals = [int(scores[i] + scores[j]) for i, j in pairs]
+    if not phased and gd.unphased_priorities:
+        picked = _unphased_priority(gd, pairs, totals, names, warnings)
+        if picked is not None:
+            return [picked]
     best = max(totals)
     seen: set[tuple[str, str]] = set()
     out: list[Diplotype] = []
@@ -250,6 +261,27 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
         out.append(_make_diplotype(gd, list(key), t))
     out.sort(key=lambda d: (natural_key(d.allele1), natural_key(d.allele2 or "")))
     return out
+
+
+def _unphased_priority(gd: GeneDefinition, pairs: list[tuple[int, int]], totals: list[int], names: list[str],
+                       warnings: list[str] | None) -> Diplotype | None:
+    """NAT2 (PharmCAT's unphased priorities): when every diplotype of a listed group is consistent with the
+    data (whatever its score), the group's population-frequency default is the call, with a note."""
+    consistent: dict[frozenset, int] = {}
+    for (i, j), t in zip(pairs, totals):
+        key = frozenset((names[i], names[j])) if names[i] != names[j] else frozenset((names[i],))
+        consistent[key] = max(t, consistent.get(key, 0))
+    for prio in gd.unphased_priorities:
+        group = [frozenset(d.split("/")) for d in prio["candidates"]]
+        if all(g in consistent for g in group):
+            pick = prio["pick"].split("/")
+            key = frozenset(pick)
+            if warnings is not None:
+                warnings.append(f"{gd.gene}: unphased data consistent with {', '.join(prio['candidates'])}; "
+                                f"{prio['pick']} is reported, the most frequent of these in PharmCAT's "
+                                "population data (PharmCAT's NAT2 priority rule); phased data would confirm it")
+            return _make_diplotype(gd, list(order_pair(gd, pick[0], pick[-1])), consistent[key])
+    return None
 
 
 def _variant_alleles(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.ndarray,
@@ -273,13 +305,15 @@ def _variant_alleles(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2
             prim, sec = rsid_local.get(prefer["primary_rsid"]), rsid_local.get(prefer["secondary_rsid"])
             if prim is not None:
                 if sec is not None:
-                    k_all = [k for k in idx if k != sec]
+                    # both SNPs read: HapB3 needs both (the intronic SNP alone is its own named allele,
+                    # c.1129-5923C>G, which the definitions match on their own), as PharmCAT calls it
                     carriers_p = _strand_has(a.masks[present[prim]], c1[prim], c2[prim])
                     carriers_s = _strand_has(a.masks[present[sec]], c1[sec], c2[sec])
                     if sum(carriers_p) != sum(carriers_s):
                         warnings.append(f"{gd.gene}: {a.name}: the intronic ({prefer['primary_rsid']}) and exonic "
-                                        f"({prefer['secondary_rsid']}) SNPs disagree; the intronic SNP is used")
-                    idx = k_all
+                                        f"({prefer['secondary_rsid']}) SNPs disagree")
+                    if not possible[k_allele]:
+                        continue
                 else:
                     warnings.append(f"{gd.gene}: {a.name}: exonic SNP {prefer['secondary_rsid']} missing; "
                                     f"called from {prefer['primary_rsid']}")
@@ -386,6 +420,8 @@ def _fallback(gd: GeneDefinition, present, c1, c2, warnings: list[str]) -> str |
     if not single:
         return None
     var = single[0]
+    if c1[k] < 0 or c2[k] < 0:  # unknown or undocumented allele at the key SNP itself: no fallback
+        return None
     copies = sum(1 for x in (c1[k], c2[k]) if x > 0 and (var.masks[gpos] & (1 << int(x))))
     names = [ref.name] * (2 - copies) + [var.name] * copies
     pheno, _ = gd.phenotype_of(names)
