@@ -221,6 +221,7 @@ def build_report_model(
             "ehrgen_version": c.ehrgen_version,
             "mappings_version": c.mappings_version,
             "warnings": list(c.warnings),
+            **({"assumptions": list(c.assumptions)} if c.assumptions else {}),  # e.g. absent_is_reference
         }
         for c in calls
     ]

@@ -1,0 +1,1 @@
+"""Outputs for people: per-patient reports and the cohort summary."""
