@@ -112,6 +112,18 @@ def _status_rank(status: str) -> tuple[int, str]:
     return (0 if status in ("failed", "delivery-failed") else 1, status)
 
 
+def publish_cohort(run_root: Path, key_prefix: str) -> None:
+    """The cohort summary (written by finish_run for batches) as a markdown artifact: counts only."""
+    md = Path(run_root) / "cohort-summary.md"
+    if not md.is_file():
+        return
+    try:
+        create_markdown_artifact(markdown=md.read_text(encoding="utf-8"), key=f"{key_prefix}-cohort",
+                                 description="PGx cohort summary (aggregate counts)")
+    except Exception as exc:
+        get_run_logger().warning("could not create the cohort artifact (%s)", exc.__class__.__name__)
+
+
 def final_state(summary: dict[str, Any]) -> State:
     """Completed when every sample went through; Completed named 'Partially Failed' when some failed (the
     flow still finished and delivered the rest); Failed when every sample failed."""

@@ -16,7 +16,8 @@ from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import DEFAULT_CHUNK, Chunk, plan
 from ehrgen.pipeline import progress
 from ehrgen.pipeline.run import RunConfig, finish_run, note_consent, plan_errors
-from flows.common import deliver, final_state, process_chunk, progress_start, progress_update, publish
+from flows.common import (deliver, final_state, process_chunk, progress_start, progress_update, publish,
+                          publish_cohort)
 
 
 def _crashed(ch: Chunk, exc: BaseException) -> list[SampleOutcome]:
@@ -81,6 +82,7 @@ def run_pipeline(input_dir: str, cfg: RunConfig, chunk_size: int = DEFAULT_CHUNK
     outcomes = run_chunks(p.chunks, cfg, title, do_deliver) + plan_errors(p)
     finish_run(cfg, outcomes, str(Path(input_dir).resolve()))
     summary = publish(outcomes, title, key_prefix)
+    publish_cohort(cfg.dirs.root, key_prefix)
     log.info("run finished: %s", {k: summary[k] for k in ("samples", "failed", "by_status", "consent_withdrawn")})
     return outcomes, summary
 

@@ -23,7 +23,7 @@ def _root() -> None:
 
 # one module per command group; each defines register(app)
 _COMMAND_MODULES = (
-    "call", "interpret", "export", "validate", "deliver", "sandbox", "serve", "run", "replay", "audit", "card",
+    "call", "interpret", "export", "validate", "deliver", "sandbox", "serve", "run", "replay", "audit", "card", "cohort",
 )
 
 for _name in _COMMAND_MODULES:

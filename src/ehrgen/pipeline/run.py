@@ -309,6 +309,10 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
             continue
     write_calls_tsv(calls, dirs.root / "calls.tsv")
     atomic_write_text(dirs.root / "recommendations.tsv", recommendations_tsv(recs))
+    if len(calls) > 1:  # a batch: the cohort summary (counts only) beside the run files
+        from ehrgen.report.cohort import write_cohort_summary
+
+        write_cohort_summary(dirs.root, calls, recs, ctx.clinical, {o.sample: o.patient for o in ok})
     atomic_write_text(tables, json.dumps({"key": key}) + "\n")
     return dirs.outcomes
 

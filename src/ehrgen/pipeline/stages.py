@@ -200,6 +200,7 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
     recs = interpret(calls, patient, source=source, ruleset=ctx.ruleset)  # type: ignore[arg-type]
     doc = {"schema": RECS_SCHEMA, "sample": calls.sample, "patient": patient,
            "rules_version": ctx.ruleset.version, "rules_sha256": ctx.rules_fp,
+           **({"assumptions": list(calls.assumptions)} if calls.assumptions else {}),  # e.g. absent_is_reference
            "recommendations": [dict(vars(r)) for r in recs]}  # flat dataclass: no deep asdict copy needed
     atomic_write_text(path, _dumps(doc))
     write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs),

@@ -75,6 +75,7 @@ def calls_summary(calls: SampleCalls) -> dict[str, Any]:
         "genes": {g: {"status": c.status, "diplotype": c.diplotype_text or None, "phenotype": c.phenotype,
                       "activity_score": c.activity_score, "source": c.source}
                   for g, c in sorted(calls.genes.items())},
+        **({"assumptions": list(calls.assumptions)} if calls.assumptions else {}),  # e.g. absent_is_reference
     }
 
 
