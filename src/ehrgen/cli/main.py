@@ -16,14 +16,24 @@ app = typer.Typer(
 
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from ehrgen import __version__
+
+        typer.echo(f"ehrgen {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print ehrgen's version and exit.")) -> None:
     """ehrgen: PGx calling, interpretation, FHIR/HL7 mapping and EHR delivery."""
 
 
 # one module per command group; each defines register(app)
 _COMMAND_MODULES = (
-    "call", "interpret", "export", "validate", "deliver", "sandbox", "serve", "run", "replay", "audit", "card", "cohort",
+    "call", "interpret", "export", "validate", "deliver", "sandbox", "serve", "run", "replay", "audit", "card",
+    "cohort",
 )
 
 for _name in _COMMAND_MODULES:
