@@ -11,7 +11,7 @@ import json
 import logging
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,12 @@ import httpx
 from ehrgen.deliver.audit import build_access_event
 
 log = logging.getLogger("ehrgen.cds.audit")
+
+
+def _utc_now() -> str:
+    from ehrgen.store.ledger import utc_now
+
+    return utc_now()
 
 
 @dataclass
@@ -34,6 +40,8 @@ class Access:
     outcome: str  # AuditEvent.outcome
     outcome_desc: str
     cards: int
+    # when the results were read (not when the queued event is written): the audit trail's time of access
+    at: str = field(default_factory=lambda: _utc_now())
 
 
 def user_of(ctx: dict[str, Any], claims: dict[str, Any] | None) -> tuple[str | None, str | None]:
@@ -118,7 +126,8 @@ class AccessLog:
     def _write(self, a: Access, led: Any, client: httpx.Client | None) -> None:
         event = build_access_event(outcome=a.outcome, outcome_desc=a.outcome_desc,  # type: ignore[arg-type]
                                    service=a.service, hook=a.hook, hook_instance=a.hook_instance,
-                                   patient_id=a.patient_id, user=a.user, client=a.client, origin=a.origin)
+                                   patient_id=a.patient_id, user=a.user, client=a.client, origin=a.origin,
+                                   recorded=a.at)
         rid = None
         if led is not None:
             rid = led.record_access(event, patient_id=a.patient_id, service=a.service, hook=a.hook, user=a.user,
