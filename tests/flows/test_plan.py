@@ -49,3 +49,27 @@ def test_rerun_reuses_every_stage_and_changes_no_export(tmp_path, sample_data):
     assert {p.name: p.read_bytes() for p in export.iterdir() if p.is_file()} == before
     outcomes = json.loads(cfg.dirs.outcomes.read_text())
     assert len(outcomes) == 24
+
+
+def test_stamps_of_exports_without_the_optional_pdf_stay_current(tmp_path):
+    """With no PDF engine the PDF is absent: the stamps written at export time must still match later (else a
+    rerun's delivery re-reads every export), and a PDF appearing or vanishing afterwards makes them stale."""
+    from types import SimpleNamespace
+
+    from ehrgen.pipeline.stages import export_files, exports_complete, file_stamps, stamps_current
+
+    files = export_files("P1", SimpleNamespace(export=tmp_path))
+    for kind, f in files.items():
+        if kind != "report-pdf":
+            f.write_text(kind)
+    assert exports_complete(files)
+    stamps = file_stamps(files)
+    assert "report-pdf" not in stamps and stamps_current(stamps, files)
+    files["report-pdf"].write_bytes(b"%PDF")
+    assert not stamps_current(stamps, files)
+    stamps = file_stamps(files)
+    assert stamps_current(stamps, files)
+    files["report-pdf"].unlink()
+    assert not stamps_current(stamps, files)
+    files["oru"].unlink()
+    assert not exports_complete(files)

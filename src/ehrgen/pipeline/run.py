@@ -19,7 +19,8 @@ from ehrgen.pipeline.context import Context, load_context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import Chunk
 from ehrgen.errors import InputError
-from ehrgen.pipeline.stages import _reason, call_job, export_sample, interpret_sample, quick_skip, rec_counts
+from ehrgen.pipeline.stages import (_reason, bundle_options, call_job, export_sample, interpret_sample, quick_skip,
+                                    rec_counts)
 from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, state_path
 from ehrgen.rules.batch import recommendations_tsv
 from ehrgen.rules.model import Recommendation
@@ -99,13 +100,13 @@ def _withdrawn(o: SampleOutcome) -> SampleOutcome:
 
 
 def process_sample(calls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs, outcome: SampleOutcome,
-                   source: str = "both") -> None:
+                   source: str = "both", options: Any = None) -> None:
     """Interpret and export one called sample, capturing any failure in its outcome."""
     try:
         recs = interpret_sample(calls, patient, calls_fp, ctx, dirs, outcome, source)
         counts = rec_counts(recs)
         outcome.recommendations, outcome.actionable = counts["n"], counts["actionable"]
-        export_sample(calls, recs, patient, calls_fp, ctx, dirs, outcome)
+        export_sample(calls, recs, patient, calls_fp, ctx, dirs, outcome, options)
         outcome.status, outcome.reason = "exported", ""
     except Exception as exc:  # one sample's failure never sinks the chunk
         outcome.fail(outcome.stage or "interpret", _reason(exc))
@@ -131,6 +132,7 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
     """Call, interpret and export every sample in the chunk. Returns one outcome per sample."""
     dirs = cfg.dirs.make()
     ctx = _context(cfg)
+    options = bundle_options()
     outcomes: list[SampleOutcome] = []
     for job in chunk.jobs:
         for c in call_job(job, ctx, dirs, cfg.settings.calling):
@@ -147,7 +149,8 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
             if o.patient in cfg.withdrawn:
                 _withdrawn(o)
                 continue
-            if c.stored is not None and quick_skip(o.sample, o.patient, c.calls_fp, ctx, dirs, o, cfg.source):
+            if c.stored is not None and quick_skip(o.sample, o.patient, c.calls_fp, ctx, dirs, o, cfg.source,
+                                                        options):
                 continue  # nothing changed for this sample: not even its files are parsed
             try:
                 calls = c.load()
@@ -155,7 +158,7 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
                 state_path(dirs.calls, o.sample).unlink(missing_ok=True)
                 o.fail("call", f"stored calls unreadable, will be recomputed on the next run ({_reason(exc)})")
                 continue
-            process_sample(calls, o.patient, c.calls_fp, ctx, dirs, o, cfg.source)
+            process_sample(calls, o.patient, c.calls_fp, ctx, dirs, o, cfg.source, options)
             if o.status == "exported":
                 write_people_outputs_for(calls, o, ctx, cfg)
     progress.report(chunk.index, len(outcomes))
@@ -341,6 +344,7 @@ def reinterpret_samples(cfg: RunConfig, samples: list[tuple[str, str]]) -> list[
     """Re-run interpretation (and export where the advice changed) on stored calls; no VCF is read."""
     dirs = cfg.dirs.make()
     ctx = _context(cfg)
+    options = bundle_options()
     outcomes = []
     for sample, patient in samples:
         o = SampleOutcome(sample, patient or ctx.clinical.links.get(sample, ""), stage="interpret")
@@ -358,7 +362,7 @@ def reinterpret_samples(cfg: RunConfig, samples: list[tuple[str, str]]) -> list[
         if not o.patient:
             o.fail("interpret", "no patient linked to the sample")
             continue
-        process_sample(calls, o.patient, st.get("fingerprint", ""), ctx, dirs, o, cfg.source)
+        process_sample(calls, o.patient, st.get("fingerprint", ""), ctx, dirs, o, cfg.source, options)
     return outcomes
 
 

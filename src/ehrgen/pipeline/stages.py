@@ -246,6 +246,18 @@ def export_files(patient: str, dirs: RunDirs) -> dict[str, Path]:
             "report": dirs.export / f"{stem}.report.html", "report-pdf": dirs.export / f"{stem}.report.pdf"}
 
 
+OPTIONAL_EXPORTS = frozenset({"report-pdf"})  # written only when a PDF engine is configured
+
+
+def present_exports(files: dict[str, Path]) -> dict[str, Path]:
+    """Every required export file (whether it exists or not) and the optional ones that exist."""
+    return {k: f for k, f in files.items() if k not in OPTIONAL_EXPORTS or f.is_file()}
+
+
+def exports_complete(files: dict[str, Path]) -> bool:
+    return all(f.is_file() for k, f in files.items() if k not in OPTIONAL_EXPORTS)
+
+
 def _patient_ref(ctx: Context, patient: str):
     from ehrgen.fhir.bundle import PatientRef
 
@@ -255,7 +267,8 @@ def _patient_ref(ctx: Context, patient: str):
     return PatientRef(patient, p.identifier_system or "urn:ehrgen:patient", p.identifier_value)
 
 
-def _bundle_options() -> Any:
+def bundle_options() -> Any:
+    """The FHIR bundle options from the settings (read once per chunk by the caller, not once per sample)."""
     from ehrgen.fhir.bundle import BundleOptions
     from ehrgen.settings import load_settings
 
@@ -265,7 +278,7 @@ def _bundle_options() -> Any:
 def export_fingerprint(sig: str, calls_fp: str, sample: str, ref: Any, orders: dict[str, str],
                        options: Any = None) -> str:
     # the bundle options (reference style, performer, unknown-patient policy) change the bytes: part of the key
-    options = _bundle_options() if options is None else options
+    options = bundle_options() if options is None else options
     return fingerprint("export", EXPORT_FORMAT, __version__, sig, calls_fp, sample,
                        [ref.id, ref.identifier_system, ref.identifier_value], orders, repr(options))
 
@@ -276,15 +289,14 @@ def file_stamps(files: dict[str, Path]) -> dict[str, list]:
     from ehrgen.deliver.model import sha256_hex
 
     out = {}
-    for kind, f in files.items():
-        if not f.is_file():  # optional outputs (the PDF when no engine is configured) are simply absent
-            continue
+    for kind, f in present_exports(files).items():
         st = f.stat()
         out[kind] = [sha256_hex(f.read_bytes()), st.st_size, st.st_mtime_ns]
     return out
 
 
 def stamps_current(stamps: dict[str, list] | None, files: dict[str, Path]) -> bool:
+    files = present_exports(files)
     if not stamps or set(stamps) != set(files):
         return False
     for kind, f in files.items():
@@ -298,7 +310,7 @@ def stamps_current(stamps: dict[str, list] | None, files: dict[str, Path]) -> bo
 
 
 def quick_skip(sample: str, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs, outcome: SampleOutcome,
-               source: str = "both") -> bool:
+               source: str = "both", options: Any = None) -> bool:
     """True (and the outcome filled in) when interpretation and export are both up to date, judged from the
     stage state files alone: nothing is parsed or recomputed (what makes a rerun with nothing changed fast).
     False means: take the normal path (which re-checks and redoes whatever changed)."""
@@ -313,8 +325,8 @@ def quick_skip(sample: str, patient: str, calls_fp: str, ctx: Context, dirs: Run
         return False
     est = read_state(dirs.export, patient)
     files = export_files(patient, dirs)
-    fp = export_fingerprint(rst["signature"], calls_fp, sample, ref, _medication_orders(ctx, patient))
-    if not est or est.get("fingerprint") != fp or not all(f.is_file() for k, f in files.items() if k != "report-pdf"):
+    fp = export_fingerprint(rst["signature"], calls_fp, sample, ref, _medication_orders(ctx, patient), options)
+    if not est or est.get("fingerprint") != fp or not exports_complete(files):
         return False
     outcome.recommendations, outcome.actionable = int(rst["n"]), int(rst["actionable"])
     outcome.skipped += ["interpret", "export"]
@@ -323,7 +335,7 @@ def quick_skip(sample: str, patient: str, calls_fp: str, ctx: Context, dirs: Run
 
 
 def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, calls_fp: str, ctx: Context,
-                  dirs: RunDirs, outcome: SampleOutcome) -> bool:
+                  dirs: RunDirs, outcome: SampleOutcome, options: Any = None) -> bool:
     """Write <patient>.bundle.json, .oru.hl7, .report.html. Returns True when files were (re)written.
 
     Skipped when neither the advice (signature), the calls, the patient record nor the orders changed:
@@ -338,11 +350,11 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     outcome.stage = "export"
     ref = _patient_ref(ctx, patient)
     orders = _medication_orders(ctx, patient)
-    options = _bundle_options()
+    options = bundle_options() if options is None else options
     fp = export_fingerprint(signature(recs), calls_fp, calls.sample, ref, orders, options)
     files = export_files(patient, dirs)
     st = read_state(dirs.export, patient)
-    if st and st.get("fingerprint") == fp and all(f.is_file() for k, f in files.items() if k != "report-pdf"):
+    if st and st.get("fingerprint") == fp and exports_complete(files):
         outcome.skipped.append("export")
         if "files" not in st:  # a state written by an older ehrgen: add what the quick path needs
             write_state(dirs.export, patient, {**st, "files": file_stamps(files)})
