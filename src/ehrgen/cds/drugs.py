@@ -19,7 +19,6 @@ from ehrgen.paths import mappings_dir
 from ehrgen.rules.drugs import DrugTable, default_table
 
 PRODUCTS_FILE = "rxnorm_products.tsv"
-ALTERNATIVES_FILE = Path(__file__).with_name("data") / "alternatives.tsv"
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _WORD = re.compile(r"[a-z][a-z0-9\-]*")
 
@@ -53,20 +52,13 @@ class Product:
     verified: str
 
 
-@dataclass(frozen=True)
-class Alternative:
-    drug: str
-    alternative: str
-    caution: str
-
-
 @dataclass
 class MedicationResolver:
-    """Drug table + product table + alternatives table, with the lookups the CDS service needs."""
+    """Drug table + product table, with the lookups the CDS service needs (alternatives come with the
+    recommendations, from rules/alternatives.tsv)."""
 
     table: DrugTable
     products: dict[str, Product]
-    alternatives: dict[str, list[Alternative]]
     _names: list[tuple[str, str]] = field(default_factory=list, repr=False)  # (lower-case name, ingredient)
 
     def __post_init__(self) -> None:
@@ -134,9 +126,6 @@ class MedicationResolver:
                 return p.rxcui
         return None
 
-    def alternatives_for(self, drug: str) -> list[Alternative]:
-        return list(self.alternatives.get(drug, []))
-
     def cpic_level(self, drug: str) -> str | None:
         d = self.table.drugs.get(drug)
         return d.cpic_level if d else None
@@ -156,16 +145,6 @@ def load_products(path: Path | None = None) -> dict[str, Product]:
     return out
 
 
-def load_alternatives(path: Path | None = None) -> dict[str, list[Alternative]]:
-    p = path or ALTERNATIVES_FILE
-    out: dict[str, list[Alternative]] = {}
-    for n, r in read_tsv(p):
-        if not r.get("drug") or not r.get("alternative"):
-            raise InputError(str(p), "drug and alternative are required", n)
-        out.setdefault(r["drug"], []).append(Alternative(r["drug"], r["alternative"], r.get("caution", "")))
-    return out
-
-
 @lru_cache(maxsize=1)
 def default_resolver() -> MedicationResolver:
-    return MedicationResolver(default_table(), load_products(), load_alternatives())
+    return MedicationResolver(default_table(), load_products())

@@ -128,10 +128,6 @@ def screen(rec: Recommendation, calls: Any, ruleset: RuleSet | None = None) -> R
     return replace(rec, alternatives=offered, alternative_options=options, alternatives_screened=True)
 
 
-def screen_all(recs: list[Recommendation], calls: Any, ruleset: RuleSet | None = None) -> list[Recommendation]:
-    return [screen(r, calls, ruleset) for r in recs]
-
-
 def option_phrases(rec: Recommendation, offered: bool = True) -> list[str]:
     """'prasugrel (at standard dose if no contraindication)' for each offered (or withheld) option."""
     out = []
