@@ -18,14 +18,10 @@ from typing import Any
 import httpx
 
 from ehrgen.deliver.audit import build_access_event
+from ehrgen.store.ledger import utc_now
 
 log = logging.getLogger("ehrgen.cds.audit")
 
-
-def _utc_now() -> str:
-    from ehrgen.store.ledger import utc_now
-
-    return utc_now()
 
 
 @dataclass
@@ -41,7 +37,7 @@ class Access:
     outcome_desc: str
     cards: int
     # when the results were read (not when the queued event is written): the audit trail's time of access
-    at: str = field(default_factory=lambda: _utc_now())
+    at: str = field(default_factory=utc_now)
 
 
 def user_of(ctx: dict[str, Any], claims: dict[str, Any] | None) -> tuple[str | None, str | None]:
