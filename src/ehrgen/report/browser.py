@@ -77,7 +77,8 @@ def screenshot(html: str, out: Path, width: int, height: int, scale: float = 1.0
 
 
 # Runs in the page after layout: every element whose box sticks out of the root's (or `limit`'s) width, or
-# whose content is wider than its own box, is reported by tag, class and size.
+# whose content is wider than its own box (overflowing it, or clipped / cut with an ellipsis by it: on a card a
+# cut phenotype is a wrong statement), is reported by tag, class and size.
 _MEASURE = """
 <script>
 (function () {
@@ -92,7 +93,7 @@ _MEASURE = """
       var clipsX = cs.overflowX === 'hidden' || cs.overflowX === 'clip';
       if (r.right > box.right + 0.5 || r.left < box.left - 0.5 ||
           (%(check_bottom)s && r.bottom > box.bottom + 0.5) ||
-          (!clipsX && el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0 && cs.display !== 'inline')) {
+          (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0 && (clipsX || cs.display !== 'inline'))) {
         bad.push({tag: el.tagName.toLowerCase(), cls: el.className || '', text: (el.textContent || '').trim().slice(0, 40),
                   left: Math.round(r.left), right: Math.round(r.right), bottom: Math.round(r.bottom),
                   scroll: el.scrollWidth, client: el.clientWidth});
