@@ -91,7 +91,7 @@ def run_pipeline(input_dir: str, cfg: RunConfig, chunk_size: int = DEFAULT_CHUNK
 def pgx_pipeline(input_dir: str, work_dir: str = "out", run_name: str | None = None, outbox: str | None = None,
                  fhir_url: str | None = None, mllp: str | None = None, rules_dir: str | None = None,
                  clinical: str | None = None, chunk_size: int = DEFAULT_CHUNK, deliver: bool = True,
-                 absent_is_reference: bool = False):
+                 absent_is_reference: bool = False, min_ref_gq: int | None = None):
     """Run a folder (manifest.csv + vcf/ + clinical/) through calling, interpretation, export and delivery."""
     from ehrgen.settings import load_settings
 
@@ -99,5 +99,7 @@ def pgx_pipeline(input_dir: str, work_dir: str = "out", run_name: str | None = N
                     rules_dir=rules_dir, outbox=outbox, fhir_url=fhir_url, mllp=mllp, settings=load_settings())
     if absent_is_reference:  # --absent-is-reference (else the setting calling.absent_is_reference decides)
         cfg.settings.calling.absent_is_reference = True
+    if min_ref_gq is not None:  # --min-ref-gq (else the setting calling.min_ref_gq decides)
+        cfg.settings.calling.min_ref_gq = min_ref_gq
     _, summary = run_pipeline(input_dir, cfg, chunk_size, deliver)
     return final_state(summary)

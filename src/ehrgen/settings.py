@@ -23,6 +23,9 @@ class CallingSettings(BaseModel):
     # imputed array data (ehrgen.ingest.imputed): below these a genotype / site counts as missing
     min_gp: float = Field(0.9, ge=0.0, le=1.0)  # largest FORMAT GP of the genotype
     min_imputation_r2: float = Field(0.8, ge=0.0, le=1.0)  # INFO R2 / DR2 / INFO of the site
+    # gVCF reference blocks and 0/0 calls with FORMAT GQ below this count as missing (low_ref_gq), never as
+    # reference (ehrgen.ingest.ref_quality). 0 = every reference call counts, as PharmCAT does.
+    min_ref_gq: int = Field(0, ge=0)
 
 
 class RulesSettings(BaseModel):

@@ -24,6 +24,10 @@ def register(app: typer.Typer) -> None:
             False, "--absent-is-reference",
             help="joint-called cohort VCF: a PGx position absent from the file is homozygous reference for every "
                  "sample (recorded as an assumption; never applied to gVCFs). Setting calling.absent_is_reference"),
+        min_ref_gq: Optional[int] = typer.Option(
+            None, "--min-ref-gq", min=0,
+            help="gVCF: a reference block (or a 0/0 call) with FORMAT GQ below this counts as missing (reason "
+                 "low_ref_gq), never as reference; 0 = PharmCAT's behaviour. Setting calling.min_ref_gq"),
     ) -> None:
         """Call PGx diplotypes and phenotypes for each sample of a VCF (writes calls.json per sample + calls.tsv)."""
         from ehrgen.ingest.vcf import read_genotypes
@@ -35,6 +39,8 @@ def register(app: typer.Typer) -> None:
         calling = load_settings().calling
         if absent_is_reference:
             calling.absent_is_reference = True
+        if min_ref_gq is not None:
+            calling.min_ref_gq = min_ref_gq
         defs = load_definitions()
         batch = read_genotypes(vcf, defs, samples=sample or None, calling=calling)
         outside = load_outside_calls(outside_calls, batch.samples, defs) if outside_calls else None

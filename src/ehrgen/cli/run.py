@@ -28,7 +28,8 @@ def import_flows():
 
 def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional[str], mllp: Optional[str],
              dask: Optional[str], rules_dir: Optional[Path] = None, chunk_size: int = 500,
-             run_name: Optional[str] = None, show_progress: bool = True, absent_is_reference: bool = False):
+             run_name: Optional[str] = None, show_progress: bool = True, absent_is_reference: bool = False,
+             min_ref_gq: Optional[int] = None):
     """Configure Prefect for offline use, run the flow in this process, return (state, outcomes)."""
     from ehrgen.pipeline.prefect_env import configure
 
@@ -52,7 +53,7 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
         state = pgx_pipeline.with_options(task_runner=task_runner(dask))(
             input_dir=str(input_dir), work_dir=str(work), run_name=name, outbox=str(outbox) if outbox else None,
             fhir_url=fhir, mllp=mllp, rules_dir=str(rules_dir) if rules_dir else None, chunk_size=chunk_size,
-            absent_is_reference=absent_is_reference, return_state=True)
+            absent_is_reference=absent_is_reference, min_ref_gq=min_ref_gq, return_state=True)
     from ehrgen.pipeline.outcome import SampleOutcome
 
     outcomes = []
@@ -137,10 +138,14 @@ def register(app: typer.Typer) -> None:
             False, "--absent-is-reference",
             help="joint-called cohort VCFs: a PGx position absent from the file is homozygous reference (recorded "
                  "as an assumption; never applied to gVCFs). Setting calling.absent_is_reference"),
+        min_ref_gq: Optional[int] = typer.Option(
+            None, "--min-ref-gq", min=0,
+            help="gVCF: a reference block (or a 0/0 call) with FORMAT GQ below this counts as missing (reason "
+                 "low_ref_gq), never as reference; 0 = PharmCAT's behaviour. Setting calling.min_ref_gq"),
     ) -> None:
         """Run the pgx-pipeline flow: call, interpret, export (FHIR, HL7, HTML report) and deliver every sample."""
         state, outcomes = run_flow(input_dir, work, outbox, fhir, mllp, dask, rules, chunk_size, run_name,
-                                   absent_is_reference=absent_is_reference)
+                                   absent_is_reference=absent_is_reference, min_ref_gq=min_ref_gq)
         if not outcomes:
             err_console.print(f"error: the run did not complete ({state.name}: {state.message})", highlight=False)
             raise typer.Exit(code=1)

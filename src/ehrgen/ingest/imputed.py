@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# reason codes stored per (sample, position); index 0 = no problem
-GENOTYPE_REASONS: tuple[str, ...] = ("", "low_gp", "gp_disagrees", "low_ds")
+# reason codes stored per (sample, position): the calling stage's vocabulary (index 0 = no problem)
+from ehrgen.pgx.genotype_codes import GP_DISAGREES, LOW_DS, LOW_GP, LOW_R2, SAMPLE_REASONS  # noqa: F401
 SITE_FIELDS = ("R2", "DR2", "INFO")
 
 
@@ -60,7 +60,7 @@ def site_reason(rec, t: Thresholds) -> str | None:
     """`low_r2` when the site's imputation quality is below the threshold, else None."""
     q = site_quality(rec)
     if q is not None and q[1] < t.min_r2:
-        return "low_r2"
+        return LOW_R2
     return None
 
 
@@ -73,7 +73,7 @@ def _format(rec, key: str):
 
 
 def genotype_reasons(rec, gt: np.ndarray, reorder, t: Thresholds) -> np.ndarray | None:
-    """Per-sample reason codes (index into GENOTYPE_REASONS) for genotypes too uncertain to use, or None
+    """Per-sample reason codes (index into ehrgen.pgx.genotype_codes.SAMPLE_REASONS) for genotypes too uncertain to use, or None
     when the record has neither GP nor DS. `gt` is cyvcf2's genotype array (already reordered)."""
     gp = _format(rec, "GP")
     ds = _format(rec, "DS") if gp is None else None
@@ -91,14 +91,14 @@ def genotype_reasons(rec, gt: np.ndarray, reorder, t: Thresholds) -> np.ndarray 
         finite = np.where(np.isfinite(gp) & (gp >= 0), gp, -1.0)
         has = (finite >= 0).any(axis=1)
         best = finite.max(axis=1)
-        codes[has & any_called & (best < t.min_gp)] = 1
+        codes[has & any_called & (best < t.min_gp)] = LOW_GP
         # biallelic (GP has ploidy + 1 values): the most likely genotype must be the GT's ALT count
         if len(rec.ALT) == 1:
             ploidy = (alleles != -2).sum(axis=1)
             complete = ((alleles >= 0) | (alleles == -2)).all(axis=1)
             fits = (finite >= 0).sum(axis=1) == ploidy + 1
             bad = has & complete & fits & (finite.argmax(axis=1) != alt_count) & (codes == 0)
-            codes[bad] = 2
+            codes[bad] = GP_DISAGREES
         return codes
     ds = ds.reshape(ds.shape[0], -1)
     if reorder is not None:
@@ -106,7 +106,7 @@ def genotype_reasons(rec, gt: np.ndarray, reorder, t: Thresholds) -> np.ndarray 
     finite = np.isfinite(ds).all(axis=1)
     dose = np.where(np.isfinite(ds), ds, 0).sum(axis=1)
     far = np.abs(dose - alt_count) > (1.0 - t.min_gp) + 1e-9
-    codes[finite & any_called & far] = 3
+    codes[finite & any_called & far] = LOW_DS
     return codes
 
 
@@ -114,32 +114,3 @@ def site_warning(rec, pos: int, t: Thresholds) -> str:
     key, value = site_quality(rec) or ("R2", float("nan"))
     return (f"position {pos}: imputation quality {key}={value:.2f} below calling.min_imputation_r2={t.min_r2}: "
             "counted as missing (low_r2)")
-
-
-def call_with_reasons(gd, gg, plain):
-    """Call a gene column with `plain`, then name the reason (low_gp, ...) at each position an imputed genotype
-    was dropped. Samples with the same genotype pattern and the same reasons share one GeneCall."""
-    import copy
-    from dataclasses import replace
-
-    calls = plain(gd, gg)
-    out = []
-    cache: dict[tuple[int, bytes], object] = {}
-    for j, c in enumerate(calls):
-        row = gg.low_quality[j]
-        if not row.any():
-            out.append(c)
-            continue
-        key = (id(c), row.tobytes())
-        hit = cache.get(key)
-        if hit is None:
-            hit = copy.copy(c)
-            hit.positions = [replace(p, missing_reason=GENOTYPE_REASONS[int(row[k])]) if row[k] else p
-                             for k, p in enumerate(c.positions)]
-            named = sorted({GENOTYPE_REASONS[int(x)] for x in row if x})
-            hit.warnings = list(c.warnings) + [
-                f"{gd.gene}: {int((row > 0).sum())} imputed genotype(s) too uncertain to use counted as missing "
-                f"({', '.join(named)})"]
-            cache[key] = hit
-        out.append(hit)
-    return out

@@ -6,9 +6,8 @@ records at one position are joined here. Indels written with a different but equ
 (e.g. `C>CAT` for `CAT>CATAT`) are recognised; a record that overlaps a definition position without starting
 there is reported as a per-position warning, never silently matched.
 
-Genotype codes per (sample, position): 0.. = allele index in the definition (0 = REF); MISSING (-1); UNDOC (-2)
-an ALT allele not in the definitions; PARTIAL (-3) the unknown half of a partial genotype such as `1/.`;
-ABSENT (-9) the second allele of a haploid call.
+Genotype codes per (sample, position) and the per-sample missing reasons are the calling stage's records
+(ehrgen.pgx.genotype_codes): the reader writes them, the matcher reads them (data flows ingest -> pgx).
 """
 
 from __future__ import annotations
@@ -26,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from ehrgen.errors import InputError
-from ehrgen.ingest import vcf_checks
+from ehrgen.ingest import ref_quality, vcf_checks
 from ehrgen.pgx.definitions import Definitions
+from ehrgen.pgx.genotype_codes import (  # noqa: F401 (re-exported for callers of the reader)
+    ABSENT, LOW_REF_GQ, MISSING, NOT_IN_FILE, PARTIAL, PARTIAL_CALL, UNDOC,
+)
 
 log = logging.getLogger(__name__)
-
-MISSING, UNDOC, PARTIAL, ABSENT = -1, -2, -3, -9
 
 # GRCh37 vs GRCh38 lengths of contigs that carry PGx genes
 GRCH37_LENGTHS = {"1": 249250621, "2": 243199373, "4": 191154276, "6": 171115067, "7": 159138663,
@@ -58,7 +58,8 @@ class GeneGenotypes:
     ps: np.ndarray  # int64 phase set (0 = none given)
     file_missing: dict[int, str] = field(default_factory=dict)  # position index -> reason for all samples
     warnings: list[str] = field(default_factory=list)
-    # per (sample, position) reason code for imputed genotypes counted missing (ehrgen.ingest.imputed)
+    # per (sample, position) reason code (ehrgen.pgx.genotype_codes.SAMPLE_REASONS) for one sample's genotype
+    # counted missing: imputed and too uncertain, reference call below min_ref_gq, `0/.`; None when there is none
     low_quality: np.ndarray | None = None
 
 
@@ -70,12 +71,40 @@ class GenotypeBatch:
     warnings: list[str] = field(default_factory=list)
     gvcf: bool = False  # reference blocks seen: absent positions were not covered
     assumptions: list[str] = field(default_factory=list)  # e.g. absent_is_reference (ehrgen.ingest.absent)
+    calling: dict = field(default_factory=dict)  # the calling options the file was read with (-> calls.json)
 
 
 @dataclass
 class _Site:
     gene: str
     index: int
+
+
+@dataclass
+class _RefGq:
+    """calling.min_ref_gq for one read, and how many reference calls had no GQ to judge."""
+
+    min_gq: int = 0
+    unjudged: int = 0
+
+    def weak(self, rec, a1: np.ndarray, a2: np.ndarray, reorder) -> np.ndarray | None:
+        """Samples whose reference call here has GQ below the threshold (None when the check is off)."""
+        if self.min_gq <= 0:
+            return None
+        low, unjudged = ref_quality.low_reference(rec, ref_quality.reference_calls(a1, a2), reorder, self.min_gq)
+        self.unjudged += unjudged
+        return low
+
+
+def _set_sample_reasons(gg: GeneGenotypes, i: int, codes: np.ndarray | None) -> None:
+    """The per-sample reason codes of position i, replacing any an earlier record or block left there."""
+    if codes is None or not codes.any():
+        if gg.low_quality is not None:
+            gg.low_quality[:, i] = 0
+        return
+    if gg.low_quality is None:
+        gg.low_quality = np.zeros(gg.a1.shape, dtype=np.uint8)
+    gg.low_quality[:, i] = codes
 
 
 # the empty block bgzip writes last; a file cut short lacks it (htslib's own truncation test)
@@ -176,23 +205,26 @@ def read_genotypes(path: Path | str, definitions: Definitions, samples: list[str
                    genes: list[str] | None = None, calling=None) -> GenotypeBatch:
     """Read every definition position of `genes` for `samples` (default: all) in one pass over the file.
 
-    `calling` (settings.CallingSettings): imputation thresholds and `absent_is_reference` (defaults when None).
+    `calling` (settings.CallingSettings): imputation thresholds, `min_ref_gq` and `absent_is_reference`
+    (defaults when None).
     """
     from ehrgen.ingest import imputed
 
     messages: list[str] = []
     notes: list[str] = []  # said on stderr as well as kept in the calls: how the file had to be read
     quality = imputed.Thresholds.from_settings(calling) if calling is not None else imputed.Thresholds()
+    min_ref_gq = int(getattr(calling, "min_ref_gq", 0) or 0)
     try:
         with _htslib_messages(messages), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # cyvcf2 warns on empty regions: not an error here
             try:
-                batch = _read_genotypes(path, definitions, samples, genes, quality=quality, notes=notes)
+                batch = _read_genotypes(path, definitions, samples, genes, quality=quality, notes=notes,
+                                        min_ref_gq=min_ref_gq)
             except _IndexDoubt as doubt:
                 # the indexed read found nothing at the PGx positions: a streamed read decides (count check)
                 messages.clear()
                 batch = _read_genotypes(path, definitions, samples, genes, quality=quality, use_index=False,
-                                        notes=notes)
+                                        notes=notes, min_ref_gq=min_ref_gq)
                 if doubt.hits_needed(batch):
                     notes.append(f"index {doubt.index} gave no record at the PGx positions but the data has "
                                  f"{doubt.hits_needed(batch)}: the index does not belong to this file; "
@@ -208,6 +240,8 @@ def read_genotypes(path: Path | str, definitions: Definitions, samples: list[str
         from ehrgen.ingest.absent import apply_absent_is_reference
 
         apply_absent_is_reference(batch, definitions)
+    batch.calling = {"absent_is_reference": bool(getattr(calling, "absent_is_reference", False)),
+                     "min_gp": quality.min_gp, "min_imputation_r2": quality.min_r2, "min_ref_gq": min_ref_gq}
     return batch
 
 
@@ -225,7 +259,7 @@ class _IndexDoubt(Exception):
 
 def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[str] | None,
                     genes: list[str] | None, quality=None, use_index: bool = True,
-                    notes: list[str] | None = None) -> GenotypeBatch:
+                    notes: list[str] | None = None, min_ref_gq: int = 0) -> GenotypeBatch:
     from cyvcf2 import VCF  # imported here: cyvcf2 import is the slow part of start-up
 
     path = Path(path)
@@ -270,6 +304,7 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
     seen: dict[tuple[str, int], int] = {}  # (gene, index) -> number of real records seen
     block_filled: set[tuple[str, int]] = set()
     ref_mismatch = [0, 0]
+    ref_gq = _RefGq(min_ref_gq)
     batch_warnings: list[str] = []
     gvcf = False
 
@@ -316,7 +351,7 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
                 hits += 1
                 gvcf = True
                 vcf_checks.check_genotypes(str(path), rec, _gt_array(rec, reorder), chosen, chrom)
-                _apply_block(rec, plist[lo:hi], by_pos, out, seen, block_filled, reorder)
+                _apply_block(rec, plist[lo:hi], by_pos, out, seen, block_filled, reorder, ref_gq)
                 continue
             if not gvcf and ("<NON_REF>" in alts or "<*>" in alts):
                 gvcf = True
@@ -341,7 +376,7 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
                 ref_mismatch[1] += 1
                 if rec.REF.upper()[0] != pdef.ref.upper()[0]:
                     ref_mismatch[0] += 1
-                _apply_record(rec, s, pdef, out[s.gene], seen, reorder, quality)
+                _apply_record(rec, s, pdef, out[s.gene], seen, reorder, quality, ref_gq)
     except Exception as exc:  # cyvcf2/htslib raise plain exceptions on malformed records
         if isinstance(exc, InputError):
             raise
@@ -353,11 +388,13 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
     if wrong_build:
         raise InputError(str(path), wrong_build)
     batch_warnings += site_log.warnings
+    if ref_gq.unjudged:
+        batch_warnings.append(ref_quality.unjudged_warning(min_ref_gq, ref_gq.unjudged))
     for g in gene_names:
         gd = definitions.genes[g]
         for i, pdef in enumerate(gd.positions):
             if (g, i) not in seen and (g, i) not in block_filled:
-                out[g].file_missing.setdefault(i, "not in file")
+                out[g].file_missing.setdefault(i, NOT_IN_FILE)
     batch = GenotypeBatch(path=str(path), samples=chosen, genes=out, warnings=batch_warnings, gvcf=gvcf)
     batch.__dict__["_hits"] = hits  # for the index count check in read_genotypes
     return batch
@@ -386,7 +423,8 @@ def _ps_array(rec, n, reorder):
     return ps
 
 
-def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder, quality=None) -> None:
+def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder, quality=None,
+                  ref_gq: _RefGq | None = None) -> None:
     from ehrgen.ingest import imputed
 
     i = site.index
@@ -401,6 +439,7 @@ def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder
         if seen[key] == 1:
             gg.a1[:, i] = MISSING
             gg.a2[:, i] = MISSING
+            _set_sample_reasons(gg, i, None)  # the position-wide reason says why
         return
     # map VCF allele index -> definition code
     vcf_alleles = [rec.REF, *rec.ALT]
@@ -428,19 +467,25 @@ def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder
     a2 = np.where(part2, PARTIAL, a2)
     a1 = np.where(ref_partial, MISSING, a1)
     a2 = np.where(ref_partial, MISSING, a2)
-    low = imputed.genotype_reasons(rec, gt, reorder, quality) if quality is not None else None
-    if low is not None and low.any():  # imputed genotypes too uncertain to use: missing, reason kept
-        a1 = np.where(low > 0, MISSING, a1).astype(np.int8)
-        a2 = np.where(low > 0, np.where(a2 == ABSENT, ABSENT, MISSING), a2).astype(np.int8)
-        if gg.low_quality is None:
-            gg.low_quality = np.zeros(gg.a1.shape, dtype=np.uint8)
-        gg.low_quality[:, i] = low
+    reasons = imputed.genotype_reasons(rec, gt, reorder, quality) if quality is not None else None
+    if reasons is not None and reasons.any():  # imputed genotypes too uncertain to use: missing, reason kept
+        a1 = np.where(reasons > 0, MISSING, a1).astype(np.int8)
+        a2 = np.where(reasons > 0, np.where(a2 == ABSENT, ABSENT, MISSING), a2).astype(np.int8)
+    weak = ref_gq.weak(rec, a1, a2, reorder) if ref_gq is not None else None
+    if ref_partial.any() or (weak is not None and weak.any()):
+        reasons = np.zeros(len(a1), dtype=np.uint8) if reasons is None else reasons.astype(np.uint8)
+        reasons = np.where(ref_partial & (reasons == 0), PARTIAL_CALL, reasons).astype(np.uint8)
+        if weak is not None and weak.any():  # a reference call too weak to count as reference
+            a1 = np.where(weak, MISSING, a1).astype(np.int8)
+            a2 = np.where(weak & (a2 != ABSENT), MISSING, a2).astype(np.int8)
+            reasons = np.where(weak & (reasons == 0), LOW_REF_GQ, reasons).astype(np.uint8)
     ps = _ps_array(rec, len(gt), reorder)
     n_seen = seen.get(key, 0)
     seen[key] = n_seen + 1
     if n_seen == 0 or i in gg.file_missing:
         gg.file_missing.pop(i, None)
         gg.a1[:, i], gg.a2[:, i], gg.phased[:, i], gg.ps[:, i] = a1, a2, phased, ps
+        _set_sample_reasons(gg, i, reasons)  # a real record wins over a block, and its reasons too
         return
     # a second record at the same position (split multi-allelic): join the non-reference alleles
     o1, o2 = gg.a1[:, i].copy(), gg.a2[:, i].copy()
@@ -457,10 +502,18 @@ def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder
             continue
         gg.a1[j, i], gg.a2[j, i] = merged
         gg.phased[j, i] = both_phased
+    if reasons is not None or gg.low_quality is not None:
+        # keep the first record's reason, else this one's, and only where the joined genotype is missing
+        old_r = gg.low_quality[:, i] if gg.low_quality is not None else np.zeros(len(a1), dtype=np.uint8)
+        new_r = reasons if reasons is not None else np.zeros(len(a1), dtype=np.uint8)
+        missing = (gg.a1[:, i] == MISSING) | (gg.a2[:, i] == MISSING)
+        _set_sample_reasons(gg, i, np.where(missing, np.where(old_r > 0, old_r, new_r), 0).astype(np.uint8))
 
 
-def _apply_block(rec, positions: list[int], by_pos, out, seen, block_filled, reorder) -> None:
-    """A gVCF reference block: a reference call at every definition position it covers (not yet seen)."""
+def _apply_block(rec, positions: list[int], by_pos, out, seen, block_filled, reorder,
+                 ref_gq: _RefGq | None = None) -> None:
+    """A gVCF reference block: a reference call at every definition position it covers (not yet seen);
+    below calling.min_ref_gq it is missing (reason low_ref_gq), never reference."""
     filt = rec.FILTER
     gt = _gt_array(rec, reorder)
     c1 = gt[:, 0]
@@ -471,6 +524,12 @@ def _apply_block(rec, positions: list[int], by_pos, out, seen, block_filled, reo
     both_missing = (a1 == MISSING) | (a2 == MISSING)
     a1 = np.where(both_missing, MISSING, a1)
     a2 = np.where(both_missing & (a2 != ABSENT), MISSING, a2)
+    weak = ref_gq.weak(rec, a1, a2, reorder) if ref_gq is not None and ok else None
+    reasons = None
+    if weak is not None and weak.any():
+        a1 = np.where(weak, MISSING, a1).astype(np.int8)
+        a2 = np.where(weak & (a2 != ABSENT), MISSING, a2).astype(np.int8)
+        reasons = np.where(weak, LOW_REF_GQ, 0).astype(np.uint8)
     for p in positions:
         for s in by_pos[p]:
             key = (s.gene, s.index)
@@ -479,6 +538,9 @@ def _apply_block(rec, positions: list[int], by_pos, out, seen, block_filled, reo
             gg = out[s.gene]
             gg.a1[:, s.index], gg.a2[:, s.index] = a1, a2
             gg.phased[:, s.index] = False
+            _set_sample_reasons(gg, s.index, reasons)
             block_filled.add(key)
             if not ok:
                 gg.file_missing[s.index] = f"filter:{filt}"
+            else:  # a later passing block replaces an earlier filtered one
+                gg.file_missing.pop(s.index, None)

@@ -1,4 +1,8 @@
-"""Call every gene for every sample of a VCF: read once, compute each distinct genotype pattern once."""
+"""Call every gene for every sample of a VCF: read once, compute each distinct genotype pattern once.
+
+The I/O edge of the calling stage: it reads VCFs through ehrgen.ingest (`call_vcf`) and takes the reader's
+GenotypeBatch; the science it calls (matcher, reasons, outside calls) never imports the reader.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from ehrgen.pgx.definitions import Definitions, load_definitions
 from ehrgen.pgx.matcher import Pattern, call_gene
 from ehrgen.pgx.model import GeneCall, SampleCalls
 from ehrgen.pgx.outside import OutsideCall, outside_gene_call
+from ehrgen.pgx.reasons import call_with_reasons
 
 
 def file_sha256(path: Path | str) -> str:
@@ -38,9 +43,8 @@ def _call_gene_column(gd, gg) -> list[GeneCall]:
     if n == 0:
         return []
     if gg.low_quality is not None and gg.low_quality.any():
-        from ehrgen.ingest.imputed import call_with_reasons
-
-        return call_with_reasons(gd, gg, _call_gene_column_plain)
+        # per-sample reasons (imputation quality, low-GQ reference, 0/.): named on the positions afterwards
+        return call_with_reasons(gd, gg.low_quality, lambda: _call_gene_column_plain(gd, gg))
     return _call_gene_column_plain(gd, gg)
 
 
@@ -90,7 +94,7 @@ def call_batch(batch: GenotypeBatch, definitions: Definitions | None = None,
         results.append(SampleCalls(sample=sample, genes=genes, source_file=batch.path,
                                    source_sha256=source_sha256, ehrgen_version=__version__,
                                    mappings_version=defs.version, warnings=list(batch.warnings),
-                                   assumptions=list(batch.assumptions)))
+                                   assumptions=list(batch.assumptions), calling=dict(batch.calling)))
     return results
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ehrgen.ingest.vcf import ABSENT, MISSING, PARTIAL, UNDOC
+from ehrgen.pgx.genotype_codes import ABSENT, MISSING, PARTIAL, UNDOC
 from ehrgen.pgx.definitions import GeneDefinition
 from ehrgen.pgx.model import INDETERMINATE, Diplotype, GeneCall, PositionGenotype
 

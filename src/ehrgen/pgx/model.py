@@ -4,14 +4,19 @@ Schema `ehrgen.calls/1`:
 {
   "schema": "ehrgen.calls/1", "sample": str, "source": {"file": str, "sha256": str, "build": "GRCh38"},
   "ehrgen_version": str, "mappings_version": str,
-  "genes": {GENE: GeneCall as dict}
+  "calling": {option: value} (the calling options the file was read with, e.g. min_ref_gq),
+  "qc": sample-level QC sums (ehrgen.pgx.qc),
+  "genes": {GENE: GeneCall as dict, with its "qc" summary}
 }
+Fields are only ever added: readers of older files get defaults ("qc" is recomputed from the positions).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from ehrgen.pgx import qc as qc_summary
 
 CallStatus = Literal["called", "ambiguous", "not_called", "no_data", "outside_call"]
 STATUSES: tuple[str, ...] = ("called", "ambiguous", "not_called", "no_data", "outside_call")
@@ -65,15 +70,22 @@ class GeneCall:
     def diplotype_text(self) -> str:
         return " OR ".join(d.name for d in self.diplotypes)
 
+    @property
+    def qc(self) -> dict[str, Any]:
+        """Positions read / missing (by reason) / covered only by low-GQ reference calls (ehrgen.pgx.qc)."""
+        return qc_summary.gene_qc(self.positions).to_dict()
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["diplotype_text"] = self.diplotype_text
+        d["qc"] = self.qc
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GeneCall":
         d = dict(d)
         d.pop("diplotype_text", None)
+        d.pop("qc", None)  # derived from the positions
         d["diplotypes"] = [Diplotype(**x) for x in d.get("diplotypes", [])]
         d["positions"] = [PositionGenotype(**x) for x in d.get("positions", [])]
         return cls(**d)
@@ -90,8 +102,16 @@ class SampleCalls:
     warnings: list[str] = field(default_factory=list)
     # assumptions the calls rest on (e.g. "absent_is_reference: ..."); written only when there are some
     assumptions: list[str] = field(default_factory=list)
+    # the calling options the VCF was read with (min_ref_gq, min_gp, ...); written only when known
+    calling: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def qc(self) -> dict[str, Any]:
+        return qc_summary.sample_qc({g: c.qc for g, c in self.genes.items()})
+
+    def to_dict(self, gene_dicts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """`gene_dicts`: the genes already converted (GeneCall.to_dict), e.g. memoised across a cohort."""
+        genes = gene_dicts if gene_dicts is not None else {g: c.to_dict() for g, c in self.genes.items()}
         d = {
             "schema": "ehrgen.calls/1",
             "sample": self.sample,
@@ -99,8 +119,11 @@ class SampleCalls:
             "ehrgen_version": self.ehrgen_version,
             "mappings_version": self.mappings_version,
             "warnings": self.warnings,
-            "genes": {g: c.to_dict() for g, c in self.genes.items()},
         }
+        if self.calling:
+            d["calling"] = dict(self.calling)
+        d["qc"] = qc_summary.sample_qc({g: gd.get("qc") or {} for g, gd in genes.items()})
+        d["genes"] = genes
         if self.assumptions:
             d["assumptions"] = list(self.assumptions)
         return d
@@ -118,4 +141,5 @@ class SampleCalls:
             mappings_version=d.get("mappings_version", ""),
             warnings=d.get("warnings", []),
             assumptions=d.get("assumptions", []),
+            calling=d.get("calling", {}),
         )

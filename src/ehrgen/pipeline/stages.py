@@ -40,14 +40,13 @@ def _dumps(doc: Any) -> str:
 def write_calls_fast(calls: SampleCalls, out_dir: Path, memo: dict[int, dict]) -> Path:
     """Same file as ehrgen.pgx.output.write_sample_calls, faster on cohorts: call_batch shares one GeneCall
     object between samples with the same genotype pattern, so each distinct object is converted once."""
-    head = SampleCalls(**{**vars(calls), "genes": {}}).to_dict()  # the schema stays owned by the model
     genes = {}
     for g, gc in calls.genes.items():
         d = memo.get(id(gc))
         if d is None:
             d = memo[id(gc)] = gc.to_dict()
         genes[g] = d
-    head["genes"] = genes
+    head = calls.to_dict(gene_dicts=genes)  # the schema stays owned by the model
     path = out_dir / f"{safe_name(calls.sample)}.calls.json"
     atomic_write_text(path, _dumps(head))
     return path
