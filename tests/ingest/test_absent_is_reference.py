@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ehrgen.ingest.vcf import ABSENT, MISSING, read_genotypes
+from ehrgen.ingest.vcf import read_genotypes
+from ehrgen.pgx.genotype_codes import ABSENT, MISSING
 from ehrgen.paths import project_root
 from ehrgen.pgx.caller import call_batch
 from ehrgen.pgx.definitions import load_definitions

@@ -3,7 +3,8 @@ files without GP/DS/R2 read exactly as before."""
 
 from __future__ import annotations
 
-from ehrgen.ingest.vcf import MISSING, read_genotypes
+from ehrgen.ingest.vcf import read_genotypes
+from ehrgen.pgx.genotype_codes import MISSING
 from ehrgen.pgx.caller import call_batch
 from ehrgen.pgx.definitions import load_definitions
 from ehrgen.settings import CallingSettings

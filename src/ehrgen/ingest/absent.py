@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-NOT_IN_FILE = "not in file"
+from ehrgen.pgx.genotype_codes import NOT_IN_FILE
 ASSUMPTION = "absent_is_reference"
 
 
@@ -52,7 +52,8 @@ def _ploidy(batch, definitions, chrom: str, missing: int, absent: int) -> np.nda
 
 def apply_absent_is_reference(batch, definitions) -> None:
     """Turn positions absent from a (non-g)VCF into reference calls, in place; records the assumption."""
-    from ehrgen.ingest.vcf import ABSENT, MISSING, norm_chrom
+    from ehrgen.ingest.vcf import norm_chrom
+    from ehrgen.pgx.genotype_codes import ABSENT, MISSING
 
     if batch.gvcf:
         batch.warnings.append("--absent-is-reference was not applied: the file is a gVCF (its absent positions "
