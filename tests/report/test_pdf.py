@@ -75,6 +75,20 @@ def test_p008_fits_four_pages_before_the_appendix(engine):
         assert block["drug"] in main, block["drug"]
 
 
+def test_p008_with_positions_not_covered_still_fits_and_lists_them_in_the_appendix(engine, tmp_path):
+    from tests.report.helpers import report_with_gaps
+
+    html, model, _ = report_with_gaps("P008", tmp_path)
+    assert model["coverage"]["gaps"]
+    pages = _pages_text(pdf.html_to_pdf(html, engine))
+    before = _appendix_page(pages) - 1
+    assert before <= MAX_PAGES_BEFORE_APPENDIX, f"{engine}: {before} pages before the appendix"
+    first = " ".join(pages[0].split())
+    assert "CYP2C19:" in first and "positions read" in first  # the header line is on page 1
+    appendix_d = next(i for i, t in enumerate(pages, 1) if "Appendix D" in t and "Positions not covered" in t)
+    assert appendix_d > before
+
+
 def test_every_row_links_its_recommendation():
     html, model = report_html("P008")
     for block in model["all_findings"]:

@@ -236,44 +236,63 @@ def _gene_view(call: GeneCall, sample: str, text: dict[str, Any]) -> dict[str, A
         "missing_positions": len(call.missing_positions),
         "warnings": [w for w in call.warnings if not w.endswith("(needs an outside call)")],
         "qc": _qc(call),
+        "missing_detail": _missing_detail(call, text),
     }
 
 
 def _qc(call: GeneCall) -> dict[str, Any] | None:
-    """The QC summary of the calls file when present (`qc`), else what the positions themselves say."""
-    qc = getattr(call, "qc", None)
-    if isinstance(qc, dict) and "positions" in qc:
-        return {"positions": int(qc.get("positions") or 0), "read": int(qc.get("read") or 0),
-                "missing": int(qc.get("missing") or 0),
-                "missing_by_reason": dict(qc.get("missing_by_reason") or {}),
-                "low_quality_ref_blocks": int(qc.get("low_quality_ref_blocks") or 0), "from": "qc"}
-    if not call.positions:
-        return None
-    reasons: dict[str, int] = {}
+    """The gene's QC summary (ehrgen.pgx.qc, as in calls.json); None for a result without positions (outside
+    calls, hand-built records), where only `missing_positions` can say anything."""
+    qc = call.qc
+    return qc if qc.get("positions") else None
+
+
+def reason_label(reason: str, text: dict[str, Any]) -> str:
+    """A missing-position reason code from calls.json in words ("filter:LowQual" -> "filtered (LowQual)")."""
+    labels = text["missing_reasons"]
+    if reason.startswith("filter:"):
+        return labels["filter"].format(filter=reason.split(":", 1)[1])
+    return labels.get(reason, reason)
+
+
+def _missing_detail(call: GeneCall, text: dict[str, Any]) -> list[dict[str, Any]]:
+    """The missing positions grouped by reason, for the appendix (position and rsID each)."""
+    groups: dict[str, list[str]] = {}
     for p in call.positions:
-        if p.missing_reason or not p.alleles:
-            reasons[p.missing_reason or "missing"] = reasons.get(p.missing_reason or "missing", 0) + 1
-    missing = sum(reasons.values())
-    return {"positions": len(call.positions), "read": len(call.positions) - missing, "missing": missing,
-            "missing_by_reason": reasons, "low_quality_ref_blocks": 0, "from": "positions"}
+        if not p.alleles:
+            label = f"{p.position} ({p.rsid})" if p.rsid else str(p.position)
+            groups.setdefault(p.missing_reason or "no-call", []).append(label)
+    return [{"reason": r, "label": reason_label(r, text), "count": len(v), "positions": v}
+            for r, v in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
 
 
-def _coverage(genes: list[dict[str, Any]]) -> dict[str, Any]:
-    """Genes and positions not covered (header line): from the QC summary when the calls carry one."""
+def _coverage(genes: list[dict[str, Any]], text: dict[str, Any], multi: bool = False) -> dict[str, Any]:
+    """Genes and positions not covered: per gene with missing positions, how many of N were read and why
+    (header line), with the per-position detail for the appendix. From the calls' QC summary."""
     gaps = []
     for g in genes:
+        if g["needs_outside_test"]:
+            continue  # not read from the VCF at all: listed as "not assessed without an outside test"
         qc = g["qc"]
-        if g["status"] == "no_data" and not g["needs_outside_test"]:
-            gaps.append({"gene": g["gene"], "text": "no data"})
-        elif qc and qc["missing"]:
-            why = ", ".join(f"{k} {v}" for k, v in sorted(qc["missing_by_reason"].items()))
-            gaps.append({"gene": g["gene"], "text": f"{qc['missing']} of {qc['positions']} positions missing"
-                                                    + (f" ({why})" if why else "")})
+        who = f" ({g['sample']})" if multi else ""
+        if qc and qc["missing"]:
+            why = ", ".join(f"{d['label']} {d['count']}" if len(g["missing_detail"]) > 1 else d["label"]
+                            for d in g["missing_detail"])
+            head = "no data, " if g["status"] == "no_data" else ""
+            gaps.append({"gene": g["gene"] + who, "sample": g["sample"], "read": qc["read"],
+                         "positions": qc["positions"], "missing": qc["missing"], "why": why,
+                         "low_quality_ref_blocks": qc["low_quality_ref_blocks"], "detail": g["missing_detail"],
+                         "text": f"{head}{qc['read']} of {qc['positions']} positions read; missing: {why}"})
+        elif g["status"] == "no_data":
+            gaps.append({"gene": g["gene"] + who, "sample": g["sample"], "detail": [], "text": "no data"})
         elif g["missing_positions"]:
-            gaps.append({"gene": g["gene"], "text": f"{g['missing_positions']} positions missing"})
-    totals = {"positions": sum((g["qc"] or {}).get("positions", 0) for g in genes),
-              "missing": sum((g["qc"] or {}).get("missing", 0) for g in genes)}
-    return {"gaps": gaps, **totals}
+            gaps.append({"gene": g["gene"] + who, "sample": g["sample"], "detail": [],
+                         "text": f"{g['missing_positions']} positions missing"})
+    qcs = [g["qc"] for g in genes if g["qc"]]
+    totals = {"positions": sum(q["positions"] for q in qcs), "read": sum(q["read"] for q in qcs),
+              "missing": sum(q["missing"] for q in qcs),
+              "low_quality_ref_blocks": sum(q["low_quality_ref_blocks"] for q in qcs)}
+    return {"gaps": gaps, "has_detail": any(x["detail"] for x in gaps), **totals}
 
 
 def _not_tested(
@@ -301,6 +320,9 @@ def _not_tested(
             add(g["status"], g["gene"], g["sample"])
         elif g["missing_positions"]:
             add("missing_positions", g["gene"], g["sample"], count=g["missing_positions"])
+            if g["missing_detail"]:  # why, in words (the appendix lists the positions)
+                items[-1]["detail"] += " " + nt["missing_positions"]["why"].format(
+                    why=", ".join(f"{d['label']} {d['count']}" for d in g["missing_detail"]))
         if g["indeterminate"]:
             names = " or ".join(
                 f"{c['diplotype']} ({c['phenotype'] or 'no phenotype'})" for c in g["candidates"]
@@ -431,9 +453,11 @@ def build_report_model(
     vcf_genes = sorted({g["gene"] for g in genes if g["source"] == "vcf"})
     outside = sorted({g["gene"] for g in genes if g["outside_result"]})
     not_tested = _not_tested(genes, drugs, text)
+    coverage = _coverage(genes, text, multi=len(samples) > 1)
     used = {"activity_score"} if any(g["activity_score"] for g in genes) else set()
     used |= {g["status"] for g in genes} | {r["action"] for r in drugs if r["actionable"]}
     used |= {"not_graded"} if any(r["strength_label"] == "not graded" for r in drugs if r["actionable"]) else set()
+    used |= {"not_covered"} if coverage["gaps"] else set()
     return {
         "schema": REPORT_SCHEMA,
         "title": text["title"],
@@ -454,7 +478,7 @@ def build_report_model(
         },
         "method": {"vcf_genes": vcf_genes, "outside_genes": outside,
                    "outside_source": text["outside_source"] if outside else ""},
-        "coverage": _coverage(genes),
+        "coverage": coverage,
         "sources": sources,
         "guidelines": _guidelines(drugs),
         "samples": samples,
