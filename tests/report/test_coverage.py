@@ -80,3 +80,17 @@ def test_low_quality_reference_reported_in_words(tmp_path):
     assert gap["low_quality_ref_blocks"] == 1
     html = render_html(model)
     assert f"{P785.pos} ({P785.rsid})" in _text(html[html.index('id="coverage"'):])
+
+
+def test_a_gene_with_nothing_read_is_no_data_without_listing_every_position(tmp_path):
+    sc = call_vcf(cyp2b6_gvcf(tmp_path, ["0/0:60"]))[0]  # the file holds CYP2B6 only
+    model = build_report_model("P1", [sc], [], META, report_date="2026-12-01")
+    gaps = {g["gene"]: g for g in model["coverage"]["gaps"]}
+    assert "CYP2B6" not in gaps
+    n = sc.genes["DPYD"].qc["positions"]
+    assert gaps["DPYD"]["text"] == f"no data (0 of {n} positions read; missing: not in the file)"
+    assert gaps["DPYD"]["detail"][0]["positions"] == ["all of the gene's defining positions"]
+    # the header names the genes with nothing read together, once
+    header = model["coverage"]["header"]
+    assert len(header) == 1 and header[0].startswith("no data for ABCG2, CACNA1S") and "DPYD" in header[0]
+    assert "no data for ABCG2" in _header_row(render_html(model))

@@ -278,21 +278,29 @@ def _coverage(genes: list[dict[str, Any]], text: dict[str, Any], multi: bool = F
         if qc and qc["missing"]:
             why = ", ".join(f"{d['label']} {d['count']}" if len(g["missing_detail"]) > 1 else d["label"]
                             for d in g["missing_detail"])
-            head = "no data, " if g["status"] == "no_data" else ""
+            detail = g["missing_detail"]
+            text_ = f"{qc['read']} of {qc['positions']} positions read; missing: {why}"
+            if not qc["read"]:  # nothing read: the appendix need not list every position of the gene
+                text_ = f"no data ({text_})"
+                detail = [{**d, "positions": [text["all_positions"]]} for d in detail]
             gaps.append({"gene": g["gene"] + who, "sample": g["sample"], "read": qc["read"],
                          "positions": qc["positions"], "missing": qc["missing"], "why": why,
-                         "low_quality_ref_blocks": qc["low_quality_ref_blocks"], "detail": g["missing_detail"],
-                         "text": f"{head}{qc['read']} of {qc['positions']} positions read; missing: {why}"})
+                         "low_quality_ref_blocks": qc["low_quality_ref_blocks"], "detail": detail, "text": text_})
         elif g["status"] == "no_data":
             gaps.append({"gene": g["gene"] + who, "sample": g["sample"], "detail": [], "text": "no data"})
         elif g["missing_positions"]:
             gaps.append({"gene": g["gene"] + who, "sample": g["sample"], "detail": [],
                          "text": f"{g['missing_positions']} positions missing"})
+    # the header line: one entry per partly read gene, the genes with nothing read named together
+    empty = [x for x in gaps if x["text"].startswith("no data")]
+    header = [f"{x['gene']}: {x['text']}" for x in gaps if x not in empty]
+    if empty:
+        header.append(f"no data for {', '.join(x['gene'] for x in empty)}")
     qcs = [g["qc"] for g in genes if g["qc"]]
     totals = {"positions": sum(q["positions"] for q in qcs), "read": sum(q["read"] for q in qcs),
               "missing": sum(q["missing"] for q in qcs),
               "low_quality_ref_blocks": sum(q["low_quality_ref_blocks"] for q in qcs)}
-    return {"gaps": gaps, "has_detail": any(x["detail"] for x in gaps), **totals}
+    return {"gaps": gaps, "header": header, "has_detail": any(x["detail"] for x in gaps), **totals}
 
 
 def _not_tested(
