@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile import cases_clinical, cases_outside, cases_vcf
+from tests.hostile import cases_clinical, cases_manifest, cases_outside, cases_vcf
 from tests.hostile.corpus import Case, counts
 
-CASES: list[Case] = cases_vcf.cases() + cases_outside.cases() + cases_clinical.cases()
+CASES: list[Case] = cases_vcf.cases() + cases_outside.cases() + cases_clinical.cases() + cases_manifest.cases()
 
 
 def test_case_ids_are_unique():
