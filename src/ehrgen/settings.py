@@ -78,6 +78,9 @@ class CdsSettings(BaseModel):
     pretest_card: bool = True
     cache_entries: int = 10_000  # per-patient cache of results read from a FHIR server; 0 turns it off
     cache_max_age_s: float = 300.0
+    # hostile-input limits for hook and feedback bodies: over the size -> 413, deeper nesting -> 400
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_json_depth: int = Field(64, ge=8)
 
 
 class SandboxSettings(BaseModel):
