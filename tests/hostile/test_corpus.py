@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile import cases_clinical, cases_manifest, cases_outside, cases_vcf
+from tests.hostile import cases_cds, cases_clinical, cases_manifest, cases_outside, cases_vcf
 from tests.hostile.corpus import Case, counts
 
-CASES: list[Case] = cases_vcf.cases() + cases_outside.cases() + cases_clinical.cases() + cases_manifest.cases()
+CASES: list[Case] = (cases_vcf.cases() + cases_outside.cases() + cases_clinical.cases() + cases_manifest.cases()
+                     + cases_cds.cases())
 
 
 def test_case_ids_are_unique():
