@@ -37,6 +37,10 @@ class FhirSettings(BaseModel):
     timeout_s: float = 30.0
     max_retries: int = 4
     backoff_s: float = 0.5
+    # an unreachable server (nothing answers the connect): a few quick tries, then the circuit opens and the rest
+    # of the run's bundles stay queued for the next run (deliver/api.py) instead of each retrying for minutes
+    connect_timeout_s: float = 5.0
+    connect_retries: int = 2
     # SMART backend services (client-credentials JWT)
     smart_token_url: str | None = None
     smart_client_id: str | None = None

@@ -188,7 +188,9 @@ def test_nobody_listening_fails_after_retries(export_dir, settings):
     settings.fhir.backoff_s = 0.01
     rep = deliver_dir(export_dir, [MllpTarget("127.0.0.1", port)], settings, {"P001": True})
     o = rep.outcomes[0]
-    assert o.status == "failed" and "no ACK after 3 attempts" in o.reason
+    assert o.status == "failed" and "could not connect in 3 attempts" in o.reason
+    assert o.reason.startswith("target unreachable; queued for the next run")
+    assert len(rep.notices) == 1 and "left queued" in rep.notices[0]
 
 
 def test_ack_timeout_is_retried_then_fails(settings):
