@@ -163,3 +163,38 @@ def test_committed_but_answer_lost_is_reported_delivered_by_the_next_run(tmp_pat
     with Ledger(settings.deliver.ledger) as led:
         rows = led.history(patient_id="P001", kind="fhir-bundle")
     assert [r.status for r in rows] == ["failed", "accepted"] and "may have been committed" in rows[0].response
+
+
+def test_pipeline_run_against_a_dead_target_then_a_live_one(tmp_path):
+    """The whole batch (library path of `ehrgen run`): dead target -> every sample queued, fast; the next run with
+    the target up delivers every consenting patient exactly once; a third run sends nothing."""
+    from pathlib import Path
+
+    from ehrgen.pipeline.run import RunConfig, run_local
+
+    repo = Path(__file__).resolve().parents[2] / "sample_data"
+    folder = tmp_path / "in"
+    (folder / "vcf").mkdir(parents=True)
+    rows = ["sample_id,patient_id,vcf"]
+    for i in range(1, 7):
+        (folder / "vcf" / f"S00{i}.vcf").write_bytes((repo / "vcf" / f"S00{i}.vcf").read_bytes())
+        rows.append(f"S00{i},P00{i},vcf/S00{i}.vcf")
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+    port = _closed_port()
+
+    def run(name: str):  # the same batch rerun (one run folder); `name` only labels the step
+        cfg = RunConfig(work_dir=str(tmp_path / "w"), run_name="batch", clinical=str(repo / "clinical"),
+                        fhir_url=f"http://127.0.0.1:{port}/fhir")
+        return run_local(folder, cfg)
+
+    t0 = time.monotonic()
+    first = run("one")
+    assert time.monotonic() - t0 < 30
+    released = [o for o in first if o.status != "withheld"]
+    assert released and all(o.status == "delivery-failed" and o.reason.startswith(QUEUED) for o in released)
+    with StubFhir(port) as srv:
+        second = run("two")
+        assert all(o.status == "delivered" for o in second if o.patient in {r.patient for r in released})
+        third = run("three")
+        assert all(o.status in ("unchanged", "withheld") for o in third), [(o.sample, o.status) for o in third]
+    assert srv.posts == len(released) and set(srv.stored.values()) == {1}
