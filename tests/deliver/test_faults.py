@@ -41,10 +41,11 @@ class StubFhir:
     updates are on a real server). `drop_first`: the first N transaction POSTs are committed, then the
     connection is closed without an answer (the client sees an error after the commit)."""
 
-    def __init__(self, port: int = 0, drop_first: int = 0) -> None:
+    def __init__(self, port: int = 0, drop_first: int = 0, delay_s: float = 0.0) -> None:
         self.stored: dict[str, int] = {}  # patient -> times committed
         self.posts = 0
         self.drop_first = drop_first
+        self.delay_s = delay_s
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,6 +64,8 @@ class StubFhir:
                                if e["resource"]["resourceType"] == "Patient")
                 stub.posts += 1
                 stub.stored[patient] = stub.stored.get(patient, 0) + 1  # committed
+                if stub.delay_s:
+                    time.sleep(stub.delay_s)
                 if stub.posts <= stub.drop_first:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)  # committed, but no answer
@@ -198,3 +201,46 @@ def test_pipeline_run_against_a_dead_target_then_a_live_one(tmp_path):
         third = run("three")
         assert all(o.status in ("unchanged", "withheld") for o in third), [(o.sample, o.status) for o in third]
     assert srv.posts == len(released) and set(srv.stored.values()) == {1}
+
+
+KILLED_DELIVERY = """
+import sys
+from pathlib import Path
+from ehrgen.deliver import FhirTarget, deliver_dir
+from ehrgen.settings import Settings
+s = Settings()
+s.deliver.ledger = Path(sys.argv[2]) / "ledger.sqlite"
+s.deliver.dead_letter = Path(sys.argv[2]) / "dead-letter"
+export = Path(sys.argv[1])
+consent = {p.name.split(".")[0]: True for p in export.glob("*.bundle.json")}
+deliver_dir(export, [FhirTarget(sys.argv[3])], s, consent)
+"""
+
+
+def test_kill_9_mid_batch_then_rerun_delivers_every_patient(tmp_path):
+    """kill -9 while delivering: the rerun sends what the ledger does not show as delivered, so every patient
+    arrives, and at most the bundle in flight at the kill is sent twice (a no-op conditional update)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    export = write_export(tmp_path / "export", patients=[f"P{i:03d}" for i in range(N)])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)])}
+    with StubFhir(delay_s=0.05) as srv:
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_DELIVERY, str(export), str(tmp_path), srv.base],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while srv.posts < N // 3 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        before = srv.posts
+        assert 0 < before < N, f"the kill came at {before} of {N}"
+        settings = _real_settings(tmp_path)
+        rep = deliver_dir(export, [FhirTarget(srv.base)], settings, {p: True for p in _patients(export)})
+    assert sorted(srv.stored) == _patients(export)  # nobody lost
+    assert srv.posts - N <= 1 and max(srv.stored.values()) <= 2  # at most the in-flight bundle resent
+    assert {o.status for o in rep.outcomes if o.kind == "fhir-bundle"} <= {"sent", "unchanged"}
