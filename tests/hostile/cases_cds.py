@@ -115,7 +115,7 @@ def cases() -> list[Case]:
               "fhirAuthorization.access_token"),
         raw("not-json", lambda: b"{not json", ("HTTP 400", "not valid JSON")),
         raw("top-level-array", lambda: b"[1, 2]", ("HTTP 400", "JSON object")),
-        raw("not-utf8", lambda: b"\xff\xfe{}", ("HTTP 400",)),
+        raw("body-not-utf8", lambda: b"\xff\xfe{}", ("HTTP 400",)),
         raw("nested-100000-arrays", lambda: deep, ("HTTP 400", "nested deeper")),
         raw("nested-100000-objects", lambda: b'{"a":' * 100_000 + b"1" + b"}" * 100_000, ("HTTP 400", "nested")),
         raw("nested-200-in-prefetch", lambda: json.dumps(_set(select_body(), ("prefetch", "extra"),

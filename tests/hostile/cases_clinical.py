@@ -113,7 +113,7 @@ def csv_cases() -> list[Case]:
         case("medication-no-drug", f, {"medications.csv": MEDS + "P1,active,,,,O4,\n"},
              ("medications.csv:line 3", "drug")),
         case("ragged-row", f, {"samples.csv": SAMPLES + "S4,P1,extra,cells\n"}, ("samples.csv:line 4",)),
-        case("not-utf8", f, {"medications.csv": b"patient_id,status,drug\nP1,active,\xff\xfe\n"},
+        case("medications-not-utf8", f, {"medications.csv": b"patient_id,status,drug\nP1,active,\xff\xfe\n"},
              ("medications.csv",)),
         case("unknown-file-kind", f, {"misc.csv": "a,b\n1,2\n"}, ("misc.csv",)),
     ]
