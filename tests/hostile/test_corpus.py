@@ -22,7 +22,12 @@ def test_hostile_case(case: Case, tmp_path):
     case.verify(case.run(tmp_path))
 
 
+FAMILIES = {"vcf-genotype", "vcf-index", "vcf-build", "outside-call", "clinical-csv", "clinical-hl7",
+            "clinical-fhir", "manifest", "cds-input"}
+
+
 def test_counts_per_family(capsys):
     got = counts(CASES)
     with capsys.disabled():
         print("\nhostile corpus:", ", ".join(f"{f} {n}" for f, n in got.items()), f"(total {len(CASES)})")
+    assert set(got) == FAMILIES and min(got.values()) >= 10 and len(CASES) >= 100
