@@ -22,6 +22,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
+from ehrgen.deliver.model import QUEUED
 from ehrgen.pipeline.outcome import SampleOutcome, attention_first, summarise, withdrawn_note
 from ehrgen.pipeline.plan import Chunk
 from ehrgen.pipeline.run import RunConfig, deliver_run, reinterpret_samples, run_chunk
@@ -57,7 +58,9 @@ def deliver(cfg: RunConfig, outcomes: list[SampleOutcome], run_id: str | None = 
     done = deliver_run(cfg, fresh, run_id)
     failed = [o for o in done if o.status == "delivery-failed"]
     attempt = task_run.run_count or 1
-    if failed and attempt <= DELIVERY_RETRIES and any("reject" not in o.delivered for o in failed):
+    # a target found unreachable (circuit open, reason QUEUED) is not retried now: its samples wait for the next run
+    transient = [o for o in failed if "reject" not in o.delivered and not (o.reason or "").startswith(QUEUED)]
+    if transient and attempt <= DELIVERY_RETRIES:
         raise TransientDeliveryError(f"{len(failed)} sample(s) not delivered (attempt {attempt})")
     return done
 

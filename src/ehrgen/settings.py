@@ -40,6 +40,10 @@ class FhirSettings(BaseModel):
     timeout_s: float = 30.0
     max_retries: int = 4
     backoff_s: float = 0.5
+    # an unreachable server (nothing answers the connect): a few quick tries, then the circuit opens and the rest
+    # of the run's bundles stay queued for the next run (deliver/api.py) instead of each retrying for minutes
+    connect_timeout_s: float = 5.0
+    connect_retries: int = 2
     # SMART backend services (client-credentials JWT)
     smart_token_url: str | None = None
     smart_client_id: str | None = None
@@ -81,6 +85,9 @@ class CdsSettings(BaseModel):
     pretest_card: bool = True
     cache_entries: int = 10_000  # per-patient cache of results read from a FHIR server; 0 turns it off
     cache_max_age_s: float = 300.0
+    # hostile-input limits for hook and feedback bodies: over the size -> 413, deeper nesting -> 400
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_json_depth: int = Field(64, ge=8)
 
 
 class SandboxSettings(BaseModel):

@@ -188,7 +188,9 @@ def test_nobody_listening_fails_after_retries(export_dir, settings):
     settings.fhir.backoff_s = 0.01
     rep = deliver_dir(export_dir, [MllpTarget("127.0.0.1", port)], settings, {"P001": True})
     o = rep.outcomes[0]
-    assert o.status == "failed" and "no ACK after 3 attempts" in o.reason
+    assert o.status == "failed" and "could not connect in 3 attempts" in o.reason
+    assert o.reason.startswith("target unreachable; queued for the next run")
+    assert len(rep.notices) == 1 and "left queued" in rep.notices[0]
 
 
 def test_ack_timeout_is_retried_then_fails(settings):
@@ -220,3 +222,53 @@ def test_reconnects_before_send_when_peer_closed_after_ack(mllp_server):
             time.sleep(0.05)
         assert client.connections_opened == 3
     assert len(received) == 3
+
+
+class LostAckListener(PersistentListener):
+    """Receives (and records) the first message, then closes without an ACK: the ACK was lost, the message
+    was not. Later connections ACK normally."""
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if self.connections == 1:
+                buf = b""
+                while b"\x1c\r" not in buf:
+                    buf += conn.recv(65536)
+                self.messages.append(buf.split(b"\x1c\r", 1)[0].lstrip(b"\x0b").decode())
+                conn.close()
+                continue
+            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+
+
+def test_resend_after_a_lost_ack_keeps_the_control_id(settings):
+    peer = LostAckListener()
+    try:
+        with MllpClient("127.0.0.1", peer.port, timeout_s=2, max_retries=2, backoff_s=0.01) as client:
+            ack = client.send(make_oru("P001"))
+    finally:
+        peer.close()
+    assert ack.accepted and len(peer.messages) == 2  # delivered twice: the receiver must de-duplicate ...
+    first, again = peer.messages
+    assert control_id(first) == control_id(again) != ""  # ... and MSH-10 lets it (docs/ehr-integration.md)
+    assert first == again
+
+
+def test_a_later_run_resends_the_same_control_id(tmp_path, settings):
+    from .conftest import write_export
+
+    export = write_export(tmp_path / "export", patients=["P001"])
+    settings.mllp.max_retries = 0  # the first run gives up after the lost ACK
+    peer = LostAckListener()
+    try:
+        first = deliver_dir(export, [MllpTarget("127.0.0.1", peer.port)], settings, {"P001": True})
+        second = deliver_dir(export, [MllpTarget("127.0.0.1", peer.port)], settings, {"P001": True})
+    finally:
+        peer.close()
+    assert [o.status for o in first.outcomes] == ["failed"] and [o.status for o in second.outcomes] == ["sent"]
+    assert not first.outcomes[0].reason.startswith("target unreachable")  # it connected: no circuit breaker
+    assert len(peer.messages) == 2 and control_id(peer.messages[0]) == control_id(peer.messages[1])

@@ -33,6 +33,7 @@ from ehrgen.cds.observations import warm as warm_observations
 from ehrgen.cds.orders import draft_orders
 from ehrgen.cds.access_log import Access, AccessLog, user_of
 from ehrgen.cds.cache import LedgerWatch, ResultCache
+from ehrgen.cds.shape import ShapeError, check_fhir, depth
 from ehrgen.cds.sources import FetchError, LocalStore, NeedData, Sources, gather, prefetch_templates
 from ehrgen.settings import CdsSettings
 
@@ -64,6 +65,10 @@ class BadRequest(ValueError):
     pass
 
 
+class TooLarge(ValueError):
+    """HTTP 413: the body is over cds.max_body_bytes."""
+
+
 def discovery() -> dict[str, Any]:
     templates = prefetch_templates()
     return {"services": [{"id": sid, **meta, "prefetch": dict(templates),
@@ -92,11 +97,35 @@ def validate_request(service_id: str, body: Any) -> dict[str, Any]:
             raise BadRequest(f"{hook} needs 'context.draftOrders' as a FHIR Bundle")
         if hook == "order-select" and not isinstance(ctx.get("selections"), list):
             raise BadRequest("order-select needs 'context.selections' (a list of order references)")
+        if hook == "order-select" and not all(isinstance(x, str) for x in ctx["selections"]):
+            raise BadRequest("'context.selections' must be a list of strings (order references)")
+        _shape(orders, "context.draftOrders")
+    for key in ("userId", "encounterId"):
+        if ctx.get(key) is not None and not isinstance(ctx[key], str):
+            raise BadRequest(f"'context.{key}' must be a string")
     if "prefetch" in body and body["prefetch"] is not None and not isinstance(body["prefetch"], dict):
         raise BadRequest("'prefetch' must be an object")
-    if body.get("fhirServer") is not None and not str(body["fhirServer"]).startswith(("http://", "https://")):
+    for key, resource in (body.get("prefetch") or {}).items():
+        if resource is not None:
+            _shape(resource, f"prefetch.{key}")
+    if body.get("fhirServer") is not None and (not isinstance(body["fhirServer"], str)
+                                               or not body["fhirServer"].startswith(("http://", "https://"))):
         raise BadRequest("'fhirServer' must be an http(s) URL")
+    auth = body.get("fhirAuthorization")
+    if auth is not None:
+        if not isinstance(auth, dict):
+            raise BadRequest("'fhirAuthorization' must be an object")
+        for key in ("access_token", "token_type", "scope", "subject"):
+            if auth.get(key) is not None and not isinstance(auth[key], str):
+                raise BadRequest(f"'fhirAuthorization.{key}' must be a string")
     return body
+
+
+def _shape(resource: Any, path: str) -> None:
+    try:
+        check_fhir(resource, path)
+    except ShapeError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 @dataclass
@@ -171,11 +200,28 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
         return None
 
     async def read_json(request: Request) -> Any:
-        raw = await request.body()
+        """The body as JSON within the size and nesting limits (413 / 400), read no further than the limit."""
+        limit = s.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"request body over {limit} bytes (cds.max_body_bytes)")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"request body over {limit} bytes (cds.max_body_bytes)")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
-            return json.loads(raw)
+            doc = json.loads(raw)
+        except RecursionError:  # the stdlib parser recurses once per level
+            raise BadRequest(f"request body nested deeper than {s.max_json_depth} levels (cds.max_json_depth)") \
+                from None
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("request body is not valid JSON") from None
+        if depth(doc) > s.max_json_depth:
+            raise BadRequest(f"request body nested deeper than {s.max_json_depth} levels (cds.max_json_depth)")
+        return doc
 
     @app.get("/cds-services")
     async def get_discovery() -> dict[str, Any]:
@@ -206,6 +252,8 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
             return refused
         try:
             body = validate_request(service_id, await read_json(request))
+        except TooLarge as exc:
+            return error(413, str(exc))
         except BadRequest as exc:
             return error(400, str(exc))
         ctx = body["context"]
@@ -255,6 +303,8 @@ def create_app(config: ServiceConfig, resolver: MedicationResolver | None = None
             return refused
         try:
             items = parse_feedback(await read_json(request))
+        except TooLarge as exc:
+            return error(413, str(exc))
         except (BadRequest, FeedbackError) as exc:
             return error(400, str(exc))
         n = await run_in_threadpool(feedback.record, service_id, items, registry)

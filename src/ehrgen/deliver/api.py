@@ -2,6 +2,12 @@
 
 Per patient and target: withheld (no consent: nothing leaves the machine), unchanged (the target
 already holds this exact content), sent, rejected (dead-lettered) or failed (retry on a later run).
+
+Circuit breaker: once a target could not be reached at all (no connection in any attempt), the rest of the
+run sends nothing more to it; those artefacts are reported failed with the reason QUEUED (the ledger holds no
+delivery for them, so the next run sends them) and the report carries one notice line for the target.
+A bundle whose earlier answer was lost (timeout or reset after the request went out: the server may have
+committed it) and that a retry then lands is reported sent, "confirmed on retry", never "unchanged".
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ehrgen.deliver.mllp import MllpClient
 from ehrgen.deliver.model import (
     Artefact,
     DeliveryOutcome,
+    QUEUED,
     DeliveryReport,
     FhirTarget,
     MllpTarget,
@@ -72,6 +79,8 @@ def deliver_dir(
     own_ledger = ledger is None
     led = ledger or Ledger(settings.deliver.ledger)
     senders: dict[str, OutboxSender | FhirSender | MllpSender] = {}
+    unreachable: dict[str, str] = {}  # target key -> why (the open circuits)
+    queued: dict[str, int] = {}
     try:
         for t in tlist:
             senders[t.key] = _sender(t, settings, smart)
@@ -89,8 +98,25 @@ def deliver_dir(
                         report.add(DeliveryOutcome(patient_id, t.key, kind, "failed",
                                                    reason=f"{_FILE_FOR[kind].format(stem)} missing from export"))
                 for art in arts:
-                    if art.kind in t.kinds:
-                        report.add(_deliver_one(led, senders[t.key], t, patient_id, art, report.run_id))
+                    if art.kind not in t.kinds:
+                        continue
+                    if t.key in unreachable:
+                        queued[t.key] = queued.get(t.key, 0) + 1
+                        report.add(DeliveryOutcome(patient_id, t.key, art.kind, "failed", reason=QUEUED))
+                        continue
+                    out, dead = _deliver_one(led, senders[t.key], t, patient_id, art, report.run_id)
+                    if dead:
+                        unreachable[t.key] = out.reason
+                        queued[t.key] = queued.get(t.key, 0) + 1
+                        out = DeliveryOutcome(out.patient_id, out.target, out.kind, "failed",
+                                              reason=f"{QUEUED} ({out.reason})", response=out.response,
+                                              sha256=out.sha256)
+                    report.add(out)
+        for key, why in unreachable.items():
+            note = (f"{key}: {why}; stopped sending to it: {queued.get(key, 0)} artefact(s) left queued for the "
+                    "next run")
+            report.notices.append(note)
+            log.error("%s", note)  # the target and counts only
     finally:
         for s in senders.values():
             s.close()
@@ -130,26 +156,44 @@ def _withhold(led: Ledger, report: DeliveryReport, patient_id: str, t: Target, a
         report.add(DeliveryOutcome(patient_id, t.key, art.kind, "withheld", reason=why))
 
 
-def _deliver_one(led: Ledger, sender, t: Target, patient_id: str, art: Artefact, run_id: str) -> DeliveryOutcome:
+def _earlier_answer_lost(led: Ledger, patient_id: str, kind: str, target: str, sha: str) -> bool:
+    """The latest ledger row for this artefact is a failure of this same content whose answer was lost."""
+    rows = led.history(patient_id=patient_id, kind=kind, target=target)
+    last = rows[-1] if rows else None
+    return last is not None and last.status == "failed" and last.sha256 == sha and \
+        (last.response or "").startswith(LOST_ANSWER)
+
+
+LOST_ANSWER = "no answer (may have been committed)"
+
+
+def _deliver_one(led: Ledger, sender, t: Target, patient_id: str, art: Artefact,
+                 run_id: str) -> tuple[DeliveryOutcome, bool]:
+    """The outcome, and True when the target could not be reached at all (opens its circuit)."""
     try:
         data = art.read()
     except OSError as exc:
         reason = f"{art.path.name}: cannot read ({exc.strerror or exc.__class__.__name__})"
-        return DeliveryOutcome(patient_id, t.key, art.kind, "failed", reason=reason)
+        return DeliveryOutcome(patient_id, t.key, art.kind, "failed", reason=reason), False
     bad = check_content(art, data)
     sha = sha256_hex(data)
     if bad:
         led.record(run_id=run_id, patient_id=patient_id, kind=art.kind, target=t.key, status="failed",
                    sha256=sha, reason=bad)
-        return DeliveryOutcome(patient_id, t.key, art.kind, "failed", reason=bad, sha256=sha)
+        return DeliveryOutcome(patient_id, t.key, art.kind, "failed", reason=bad, sha256=sha), False
     if led.already_delivered(patient_id, art.kind, t.key, sha):
-        return DeliveryOutcome(patient_id, t.key, art.kind, "unchanged", sha256=sha)
+        return DeliveryOutcome(patient_id, t.key, art.kind, "unchanged", sha256=sha), False
     try:
         att: Attempt = sender.send(art, data, sha)
     except Exception as exc:  # one patient's unexpected error must not sink the batch
         # class name only: exception text may quote patient data
         log.error("unexpected %s delivering one %s to %s", exc.__class__.__name__, art.kind, t.key)
         att = Attempt("failed", reason=f"internal error: {exc.__class__.__name__}")
+    if att.ledger_status == "failed" and att.lost_answers:
+        att.response = LOST_ANSWER  # a later success is then "confirmed on retry"
+    elif att.ledger_status == "accepted" and (att.lost_answers or
+                                              _earlier_answer_lost(led, patient_id, art.kind, t.key, sha)):
+        att.response = f"{att.response} (confirmed on retry: an earlier attempt's answer was lost)"
     did = led.record(run_id=run_id, patient_id=patient_id, kind=art.kind, target=t.key,
                      status=att.ledger_status, sha256=sha, response=att.response or None,
                      reason=att.reason or None, location=att.location or None)
@@ -164,4 +208,4 @@ def _deliver_one(led: Ledger, sender, t: Target, patient_id: str, art: Artefact,
                                   channel="export")
         led.record_audit(event, delivery_id=did, sent_to_server=False, server_response="local only")
     return DeliveryOutcome(patient_id, t.key, art.kind, att.report_status,  # type: ignore[arg-type]
-                           reason=att.reason, response=att.response, sha256=sha)
+                           reason=att.reason, response=att.response, sha256=sha), att.unreachable

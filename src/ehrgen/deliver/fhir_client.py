@@ -38,6 +38,10 @@ class FhirResponse:
     raw: bytes
     attempts: int
     error: str = ""
+    # no attempt reached the server (every one failed to connect): nothing can have been committed
+    unreachable: bool = False
+    # attempts whose request went out but whose answer was lost (timeout, reset): the server may have committed
+    lost_answers: int = 0
 
     @property
     def ok(self) -> bool:
@@ -148,11 +152,13 @@ class FhirClient:
         s = settings or FhirSettings()
         self.base_url = base_url.rstrip("/")
         self.max_retries = s.max_retries
+        self.connect_retries = min(s.connect_retries, s.max_retries)
         self.backoff_s = s.backoff_s
         self.bearer_token = bearer_token if bearer_token is not None else s.bearer_token
         self.smart = smart
         self._sleep = sleep
-        self._http = httpx.Client(timeout=s.timeout_s, verify=s.verify_tls, follow_redirects=False)
+        timeout = httpx.Timeout(s.timeout_s, connect=min(s.timeout_s, s.connect_timeout_s))
+        self._http = httpx.Client(timeout=timeout, verify=s.verify_tls, follow_redirects=False)
         if smart is not None and smart._http is None:
             smart._http = self._http
 
@@ -192,15 +198,25 @@ class FhirClient:
         attempt = 0
         refreshed = False
         last_error = ""
+        connect_failures = lost = 0
         while True:
             attempt += 1
             try:
                 resp = self._http.post(url, content=body, headers=self._headers())
             except SmartAuthError as exc:
-                return FhirResponse(None, None, b"", attempt, error=str(exc))
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                # TransportError covers connect errors, resets and protocol errors
+                return FhirResponse(None, None, b"", attempt, error=str(exc), lost_answers=lost)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # the request never left: nothing was committed; a dead server gets few quick tries
                 last_error = exc.__class__.__name__
+                connect_failures += 1
+                resp = None
+                if connect_failures > self.connect_retries:
+                    return FhirResponse(None, None, b"", attempt, error=last_error,
+                                        unreachable=connect_failures == attempt, lost_answers=lost)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                # sent, but the answer was lost (timeout, reset, protocol error): the server may have committed
+                last_error = exc.__class__.__name__
+                lost += 1
                 resp = None
             if resp is not None:
                 code = resp.status_code
@@ -211,13 +227,14 @@ class FhirClient:
                     attempt -= 1
                     continue
                 if code < 500 and code != 429:
-                    return FhirResponse(code, _json_or_none(resp.content), resp.content, attempt)
+                    return FhirResponse(code, _json_or_none(resp.content), resp.content, attempt, lost_answers=lost)
                 last_error = f"HTTP {code}"
             if attempt > self.max_retries:
                 if resp is not None:
                     return FhirResponse(resp.status_code, _json_or_none(resp.content), resp.content, attempt,
-                                        error=last_error)
-                return FhirResponse(None, None, b"", attempt, error=last_error)
+                                        error=last_error, lost_answers=lost)
+                return FhirResponse(None, None, b"", attempt, error=last_error,
+                                    unreachable=connect_failures == attempt, lost_answers=lost)
             delay = self.backoff_s * (2 ** (attempt - 1))
             if resp is not None and resp.status_code == 429:
                 delay = max(delay, _retry_after(resp))

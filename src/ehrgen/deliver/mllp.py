@@ -24,6 +24,10 @@ class MllpError(RuntimeError):
     """No usable ACK (connection refused/lost, timeout, garbled frame) after retries."""
 
 
+class MllpUnreachable(MllpError):
+    """No attempt could even connect: nothing was delivered (the caller may stop trying this target)."""
+
+
 @dataclass(frozen=True)
 class Ack:
     code: str  # MSA-1: AA/AE/AR (or CA/CE/CR in enhanced mode)
@@ -150,9 +154,11 @@ class MllpClient:
         payload = frame(msg)
         want = control_id(msg)
         last = ""
+        connected = False
         for attempt in range(1, self.max_retries + 2):
             try:
                 sock = self._socket()
+                connected = True
                 sock.sendall(payload)
                 ack = parse_ack(self._read_frame(sock))
             except (OSError, MllpError) as exc:
@@ -169,6 +175,8 @@ class MllpClient:
                 self.close()
                 raise MllpError(f"ACK for control id {ack.control_id!r}, expected {want!r}")
             return ack
+        if not connected:
+            raise MllpUnreachable(f"could not connect in {self.max_retries + 1} attempts ({last})")
         raise MllpError(f"no ACK after {self.max_retries + 1} attempts ({last})")
 
     def _read_frame(self, sock: socket.socket) -> str:

@@ -11,6 +11,8 @@ from typing import Literal
 ArtefactKind = Literal["fhir-bundle", "oru", "report"]
 ReportStatus = Literal["sent", "unchanged", "withheld", "rejected", "failed"]
 FAILING: frozenset[str] = frozenset({"rejected", "failed"})
+# the reason of every artefact not attempted because its target was found unreachable in this run
+QUEUED = "target unreachable; queued for the next run"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class DeliveryReport:
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
     # problems with the export folder itself (unreadable file, unknown name): one per file
     input_errors: list[str] = field(default_factory=list)
+    # one line per target found unreachable (the circuit breaker opened): what was left queued
+    notices: list[str] = field(default_factory=list)
 
     def add(self, outcome: DeliveryOutcome) -> None:
         self.outcomes.append(outcome)

@@ -13,7 +13,7 @@ from ehrgen.deliver.audit import build_audit_event, released_refs
 from ehrgen.deliver.deadletter import dead_letter
 from ehrgen.deliver.files import atomic_write
 from ehrgen.deliver.fhir_client import FhirClient, FhirResponse
-from ehrgen.deliver.mllp import MllpClient, MllpError
+from ehrgen.deliver.mllp import MllpClient, MllpError, MllpUnreachable
 from ehrgen.deliver.model import Artefact, FhirTarget, MllpTarget, OutboxTarget
 
 
@@ -27,6 +27,8 @@ class Attempt:
     audit: dict[str, Any] | None = None
     audit_sent: bool = False
     audit_response: str = ""
+    unreachable: bool = False  # no attempt reached the target: the run stops sending to it (api.py)
+    lost_answers: int = 0  # FHIR: attempts sent whose answer was lost (the server may have committed)
 
     @property
     def report_status(self) -> str:
@@ -65,7 +67,7 @@ class FhirSender:
                 return refused
         resp = self.client.post_transaction(data)
         if resp.ok:
-            att = Attempt("accepted", response=resp.summary, location=_locations(resp))
+            att = Attempt("accepted", response=resp.summary, location=_locations(resp), lost_answers=resp.lost_answers)
             outcome, desc = "0", f"transaction accepted ({resp.summary})"
         elif resp.status is not None and 400 <= resp.status < 500 and resp.status != 429:
             reason = _outcome_text(resp.body) or resp.summary
@@ -76,8 +78,10 @@ class FhirSender:
             outcome, desc = "4", f"transaction rejected ({resp.summary})"
         else:
             why = resp.error or resp.summary
-            att = Attempt("failed", response=resp.summary,
-                          reason=f"gave up after {resp.attempts} attempts ({why})")
+            att = Attempt("failed", response=resp.summary, unreachable=resp.unreachable,
+                          lost_answers=resp.lost_answers,
+                          reason=(f"unreachable after {resp.attempts} attempts ({why})" if resp.unreachable else
+                                  f"gave up after {resp.attempts} attempts ({why})"))
             outcome, desc = "8", f"transaction failed ({why})"
         reports, patient = released_refs(bundle, resp.body if resp.ok else None)
         att.audit = build_audit_event(outcome=outcome, outcome_desc=desc, target=self.target.key,
@@ -139,6 +143,8 @@ class MllpSender:
     def send(self, art: Artefact, data: bytes, sha256: str) -> Attempt:
         try:
             ack = self.client.send(data.decode("utf-8"))
+        except MllpUnreachable as exc:
+            return Attempt("failed", reason=f"unreachable: {exc}", unreachable=True)
         except MllpError as exc:
             return Attempt("failed", reason=str(exc))
         if ack.accepted:

@@ -153,6 +153,8 @@ def _parse_index(raw: bytes) -> tuple[list[str], list[list[int]]]:
         bin_chunk_extra = 8  # loffset after each bin id
     else:
         raise ValueError("not a tabix or CSI index")
+    if n_ref < 0 or n_ref > 100_000 or (names and len(names) != n_ref):
+        raise ValueError("inconsistent reference count")
     chunks: list[list[int]] = []
     for _ in range(n_ref):
         n_bin = struct.unpack_from("<i", raw, off)[0]
@@ -205,7 +207,9 @@ def index_problem(path: Path, raw_header: str, max_checks: int = 200) -> str | N
                 return f"index {idx.name} belongs to a bgzip file, but the data is not bgzip-compressed"
         raw = gzip.decompress(idx.read_bytes())
         names, chunks = _parse_index(raw)
-    except (OSError, ValueError, EOFError, struct.error, zlib.error) as exc:
+        if not any(chunks):
+            return f"index {idx.name} holds no record offsets"
+    except (OSError, ValueError, EOFError, OverflowError, MemoryError, struct.error, zlib.error) as exc:
         return f"index {idx.name} cannot be read ({exc.__class__.__name__})"
     known = _header_contigs(raw_header)
     if names and known:
@@ -243,4 +247,9 @@ def build_problem(records_on_pgx_chroms: int, hits: int, ref_checked: int, ref_m
     if ref_checked >= 2 and ref_mismatch / ref_checked > 0.5:
         return (f"REF bases disagree with GRCh38 at {ref_mismatch} of {ref_checked} PGx positions: the file is "
                 "probably not GRCh38")
+    if 0 < hits <= 2 and ref_mismatch == ref_checked == hits and records_on_pgx_chroms >= 5:
+        # almost nothing hit, and what did hit is a coincidence: its REF is another build's base
+        return (f"only {hits} of the {records_on_pgx_chroms} records on the PGx chromosomes are at a PGx defining "
+                "position and their REF bases disagree with GRCh38: the file is probably not GRCh38 (lift over or "
+                "re-align, then normalise)")
     return None

@@ -291,6 +291,9 @@ def _read_items(items: list[tuple[str, Any, str | None]], data: ClinicalData, fi
             data.errors.append(ClinicalError(file, label, exc.field, exc.message))
 
 
+TOO_DEEP = "JSON nested too deeply to be a FHIR resource; file skipped"
+
+
 def read_fhir_file(path: Path) -> ClinicalData:
     """Read a FHIR R4 JSON file (resource or Bundle) or NDJSON file (*.ndjson: one resource per line)."""
     path = Path(path)
@@ -310,12 +313,18 @@ def read_fhir_file(path: Path) -> ClinicalData:
             except json.JSONDecodeError as exc:
                 data.errors.append(ClinicalError(file, f"line {n}", "", f"not valid JSON (column {exc.colno})"))
                 continue
+            except RecursionError:
+                data.errors.append(ClinicalError(file, f"line {n}", "", TOO_DEEP))
+                continue
             _read_items(_items(obj, f"line {n} "), data, file)
     else:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             data.errors.append(ClinicalError(file, f"line {exc.lineno}", "", f"not valid JSON (column {exc.colno})"))
+            return data
+        except RecursionError:  # the stdlib parser recurses per nesting level: a hostile file must not crash us
+            data.errors.append(ClinicalError(file, "", "", TOO_DEEP))
             return data
         _read_items(_items(obj, ""), data, file)
     log.info("read %s: %s", path.name, data.summary())
