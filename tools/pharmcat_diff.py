@@ -59,6 +59,7 @@ CONTIGS = {"chr1": 248956422, "chr2": 242193529, "chr4": 190214555, "chr6": 1708
 IUPAC = {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC", "B": "CGT", "D": "AGT", "H": "ACT",
          "V": "ACG", "N": "ACGT"}
 SAMPLES_PER_FILE = 20
+ORACLE_CHUNK = 8  # files per BatchPharmCAT run (each chunk is cached when done)
 
 
 def oracle_available() -> bool:
@@ -160,6 +161,30 @@ def _samples_of(vcf: Path) -> list[str]:
     raise ValueError(f"{vcf}: no #CHROM line")
 
 
+def _run_chunk(todo: dict[Path, Path], jobs: int) -> dict[Path, dict]:
+    answers = {}
+    with tempfile.TemporaryDirectory(prefix="ehrgen-oracle-") as tmp:
+        inp, out = Path(tmp) / "in", Path(tmp) / "out"
+        inp.mkdir()
+        names = {}
+        for k, v in enumerate(todo):
+            # unique base names; PharmCAT reads .vcf and .vcf.gz
+            name = f"f{k:05d}" + (".vcf.gz" if v.suffix == ".gz" else ".vcf")
+            shutil.copy(v, inp / name)
+            names[v] = name
+        cmd = ["nice", "java", "-Xmx2g", "-cp", _classpath(), "org.pharmgkb.pharmcat.BatchPharmCAT",
+               "-i", str(inp), "-o", str(out), "-matcher", "-phenotyper", "-cp", str(jobs)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"PharmCAT failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        for v, cached in todo.items():
+            base = names[v].split(".vcf")[0]
+            ans = _read_outputs(out, base, _samples_of(v))
+            cached.write_text(json.dumps(ans))
+            answers[v] = ans
+    return answers
+
+
 def run_oracle(vcfs: list[Path], jobs: int = 2, log=print) -> dict[Path, dict]:
     """PharmCAT's answers per file -> sample -> gene, from the cache or one BatchPharmCAT run."""
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -174,25 +199,11 @@ def run_oracle(vcfs: list[Path], jobs: int = 2, log=print) -> dict[Path, dict]:
             todo[v] = cached
     if todo:
         t0 = time.time()
-        with tempfile.TemporaryDirectory(prefix="ehrgen-oracle-") as tmp:
-            inp, out = Path(tmp) / "in", Path(tmp) / "out"
-            inp.mkdir()
-            names = {}
-            for k, v in enumerate(todo):
-                # unique base names; PharmCAT reads .vcf and .vcf.gz
-                name = f"f{k:05d}" + (".vcf.gz" if v.suffix == ".gz" else ".vcf")
-                shutil.copy(v, inp / name)
-                names[v] = name
-            cmd = ["nice", "java", "-Xmx2g", "-cp", _classpath(), "org.pharmgkb.pharmcat.BatchPharmCAT",
-                   "-i", str(inp), "-o", str(out), "-matcher", "-phenotyper", "-cp", str(jobs)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"PharmCAT failed ({proc.returncode}): {proc.stderr[-2000:]}")
-            for v, cached in todo.items():
-                base = names[v].split(".vcf")[0]
-                ans = _read_outputs(out, base, _samples_of(v))
-                cached.write_text(json.dumps(ans))
-                answers[v] = ans
+        items = list(todo.items())
+        # chunks of files, each cached as soon as PharmCAT has answered: an interrupted run resumes
+        for c in range(0, len(items), ORACLE_CHUNK):
+            answers.update(_run_chunk(dict(items[c:c + ORACLE_CHUNK]), jobs))
+            log(f"PharmCAT: {min(c + ORACLE_CHUNK, len(items))}/{len(items)} file(s), {time.time() - t0:.0f} s")
         log(f"PharmCAT ran on {len(todo)} file(s) in {time.time() - t0:.1f} s")
     return answers
 
