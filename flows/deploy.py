@@ -42,8 +42,9 @@ def build_deployments(work: str, drop: str, outbox: str | None = None, fhir: str
                                   description="Process finished files from the drop folder's inbox."),
         reinterpret.to_deployment(name="weekly", schedules=[Cron(reinterpret_cron, timezone=timezone)],
                                   concurrency_limit=1,
-                                  parameters={"work_dir": work, "run_name": "dropfolder", **targets},
-                                  description="Re-interpret stored calls when the rules changed; deliver changes."),
+                                  parameters={"work_dir": work, **targets},  # every stored run in `work`
+                                  description="Re-interpret the stored calls of every run when the rules "
+                                              "changed; deliver changes."),
     ]
 
 
