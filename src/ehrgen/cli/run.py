@@ -15,7 +15,7 @@ from ehrgen.cli.common import err_console, one_line_errors
 
 
 def import_flows():
-    """flows/ sits at the project root (next to prefect.yaml), outside the installed package."""
+    """flows/ sits at the project root (next to src/), outside the installed package."""
     from ehrgen.paths import project_root
 
     root = str(project_root())
