@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
 
 
 def replay_verdict(n: int, n_failed: int) -> str:
@@ -24,9 +24,14 @@ def flow_caption(state_name: str, message: str | None, checks) -> str:
         caption += f"; failing as the scenario expects (input error): {', '.join(expected)}"
     return caption
 
+REPLAY_EXAMPLES = examples(
+    "ehrgen replay sample_data/",
+    "ehrgen replay sample_data/ --fhir http://127.0.0.1:8080/fhir",
+)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("replay")
+    @app.command("replay", epilog=REPLAY_EXAMPLES)
     @one_line_errors
     def replay(
         input_dir: Path = typer.Argument(Path("sample_data"), help="scenario folder with manifest.csv and expected/"),

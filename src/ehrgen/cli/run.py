@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
 
 
 def import_flows():
@@ -118,9 +118,15 @@ def print_table(outcomes, title: str, strip_prefix: str = "", max_rows: int = 20
         t.add_row(o.sample, o.patient, f"[{c}]{o.status}[/{c}]", str(o.actionable), o.delivered, reason)
     Console().print(t)
 
+RUN_EXAMPLES = examples(
+    "ehrgen run sample_data/",
+    "ehrgen run /data/batch42 --fhir http://127.0.0.1:8080/fhir --mllp 10.0.0.5:2575",
+    "ehrgen run /data/biobank --absent-is-reference --dask local --run-name biobank-2026",
+)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("run")
+    @app.command("run", epilog=RUN_EXAMPLES)
     @one_line_errors
     def run(
         input_dir: Path = typer.Argument(..., help="folder laid out like sample_data/ (manifest.csv, vcf/, clinical/)"),
