@@ -5,7 +5,8 @@
 Deployments:
   pgx-pipeline/on-demand          no schedule; start from the UI or `prefect deployment run 'pgx-pipeline/on-demand'`
   pgx-drop-folder/nightly-sweep   cron (default 02:00 every night): sweep <drop>/inbox
-  pgx-reinterpret/weekly          cron (default Sunday 03:00): re-interpret stored calls if the rules changed
+  pgx-reinterpret/weekly          cron (default Sunday 03:00): re-interpret the stored calls of every run in
+                                  --work (drop folder and on-demand) if the rules changed
 The process must keep running (systemd unit or Windows service); see docs/operations.md.
 """
 
@@ -42,8 +43,9 @@ def build_deployments(work: str, drop: str, outbox: str | None = None, fhir: str
                                   description="Process finished files from the drop folder's inbox."),
         reinterpret.to_deployment(name="weekly", schedules=[Cron(reinterpret_cron, timezone=timezone)],
                                   concurrency_limit=1,
-                                  parameters={"work_dir": work, "run_name": "dropfolder", **targets},
-                                  description="Re-interpret stored calls when the rules changed; deliver changes."),
+                                  parameters={"work_dir": work, **targets},  # every stored run in `work`
+                                  description="Re-interpret the stored calls of every run when the rules "
+                                              "changed; deliver changes."),
     ]
 
 

@@ -39,3 +39,24 @@ def test_the_ig_package_is_the_project_copy_pinned_in_packages_txt():
     for spec, (digest, folder) in pins.items():
         name, version = spec.rsplit("@", 1)
         assert _sha256(sandbox.sandbox_dir() / folder / f"{name}-{version}.tgz") == digest, spec
+
+
+def test_the_cohort_slice_matches_its_checksums():
+    cohort = REFERENCE.parent / "1kgp-pgx"
+    lines = (cohort / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    listed = {rel for _, rel in (ln.split(maxsplit=1) for ln in lines)}
+    for line in lines:
+        digest, rel = line.split(maxsplit=1)
+        assert _sha256(cohort / rel) == digest, rel
+    assert {p.name for p in cohort.iterdir()} - listed == {"README.md", "SHA256SUMS"}
+    assert len(listed) == 4
+
+
+def test_vendored_md_lists_every_vendored_file_set():
+    """docs/vendored.md names each third-party file set the repository carries (a new one must be listed)."""
+    root = REFERENCE.parents[2]
+    text = (root / "docs" / "vendored.md").read_text(encoding="utf-8")
+    carried = [p.relative_to(root).as_posix() for p in sorted((root / "ehr-sandbox").glob("*/*.tgz"))]
+    carried += [p.relative_to(root).as_posix() + "/" for p in sorted((root / "tests" / "data").iterdir()) if p.is_dir()]
+    assert len(carried) >= 5
+    assert [c for c in carried if f"`{c}`" not in text] == []

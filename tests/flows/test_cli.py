@@ -28,3 +28,7 @@ def test_replay_cli_passes_on_sample_data(prefect_server, sample_data, tmp_path)
     res = CliRunner().invoke(app, ["replay", str(sample_data), "--work", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
     assert "24 of 24 sample(s) pass" in res.output and "FAIL" not in res.output
+    # the title is the replay's verdict; the flow's Partially Failed (S017 is malformed on purpose) is explained
+    title = " ".join(res.output.split("┏")[0].split("ehrgen replay ")[-1].split())
+    assert title.endswith("all 24 sample(s) pass") and "Failed" not in title, title
+    assert "failing as the scenario expects (input error): S017" in " ".join(res.output.split())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
@@ -99,6 +101,19 @@ def test_deterministic_control_id():
                   example_context(rules_version="2"))
     ctl = lambda m: m.split("\r")[0].split("|")[9]  # noqa: E731
     assert a == b and ctl(a) != ctl(c) and len(ctl(a)) == 20
+
+
+def test_control_id_changes_with_any_content_so_receivers_can_deduplicate_on_msh10():
+    """A receiver that drops a message whose MSH-10 it has seen must never drop new content: same rules, same
+    input, but a corrected patient identifier (or other advice) is a new message with a new control id."""
+    ctl = lambda m: m.split("\r")[0].split("|")[9]  # noqa: E731
+    a = build_oru(example_calls(), example_recommendations(), example_patient(), example_context())
+    corrected = PatientRef("P001", example_patient().identifier_system, "MRN-0002")
+    mrn = build_oru(example_calls(), example_recommendations(), corrected, example_context())
+    fewer = build_oru(example_calls(), example_recommendations()[:1], example_patient(), example_context())
+    assert len({ctl(a), ctl(mrn), ctl(fewer)}) == 3
+    assert all(re.fullmatch(r"[0-9a-f]{20}", ctl(m)) for m in (a, mrn, fewer))
+    assert parse_oru(mrn).validate() is True
 
 
 def test_no_recommendations_still_valid():

@@ -11,14 +11,14 @@ import pytest
 
 from ehrgen.ingest.vcf import read_genotypes
 from ehrgen.pgx.genotype_codes import ABSENT, MISSING
-from ehrgen.paths import project_root
 from ehrgen.pgx.caller import call_batch
 from ehrgen.pgx.definitions import load_definitions
 from ehrgen.settings import CallingSettings
 from tests.pgx.vcf_factory import gene_records, write_vcf
 
 ON = CallingSettings(absent_is_reference=True)
-COHORT = project_root().parent / "shared" / "data" / "1kgp-pgx"
+# the first 300 people of the 1000 Genomes PGx cohort, vendored (tools/gen_cohort_slice.py, tests/data/1kgp-pgx)
+COHORT = Path(__file__).resolve().parents[1] / "data" / "1kgp-pgx"
 
 
 def _ref_positions(gene: str, alleles: tuple[str, ...] = (), keep: int = 0) -> set[int]:
@@ -145,10 +145,10 @@ def test_cli_flag_on_call(tmp_path):
     assert "assumptions" not in json.loads((tmp_path / "o2" / "A.calls.json").read_text())
 
 
-# -- the real cohort (skipped without ../shared): sparse joint-called file vs the dense one -----------------
-
-needs_cohort = pytest.mark.skipif(not (COHORT / "1kgp-pgx.sparse.vcf.gz").is_file(), reason="1kgp cohort absent")
-N_SAMPLES = 300  # a slice keeps it quick; the bench runs the whole cohort
+# -- the real cohort: sparse joint-called file vs the dense one ---------------------------------------------
+# A vendored slice (300 people) keeps it quick and lets a clone without ../shared run it; the bench runs the
+# whole cohort.
+N_SAMPLES = 300
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +157,7 @@ def cohort_calls():
 
     defs = load_definitions()
     samples = list(VCF(str(COHORT / "1kgp-pgx.dense.vcf.gz")).samples)[:N_SAMPLES]
+    assert len(samples) == N_SAMPLES, COHORT
 
     def run(name, calling):
         b = read_genotypes(COHORT / f"1kgp-pgx.{name}.vcf.gz", defs, samples=samples, calling=calling)
@@ -168,7 +169,6 @@ def _key(c):
     return c.diplotype_text, c.phenotype, c.status
 
 
-@needs_cohort
 def test_cohort_sparse_with_flag_equals_dense(cohort_calls):
     sparse_batch, sparse = cohort_calls["sparse_ref"]
     _, dense = cohort_calls["dense"]
@@ -197,7 +197,6 @@ def _confidently_wrong(cohort_calls, gene: str) -> list[str]:
             if _confident(s.genes[gene]) and _key(s.genes[gene]) != _key(d.genes[gene])]
 
 
-@needs_cohort
 def test_cohort_sparse_without_flag_never_confidently_wrong(cohort_calls):
     """Where the sparse file's missing positions change the answer (dense = the same people with those
     positions present as reference), the sparse call must not be a confident one. One test over every gene
@@ -207,7 +206,6 @@ def test_cohort_sparse_without_flag_never_confidently_wrong(cohort_calls):
                        for g, w in wrong.items()}
 
 
-@needs_cohort
 @pytest.mark.xfail(strict=True, reason=(
     "known: CYP2B6*7 is matched on its present positions when rs2279343 (785A>G) is absent, while with "
     "785A it is not_called (PharmCAT's partial-position scoring); issue 9"))

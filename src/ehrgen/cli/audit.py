@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import typer
 
-from ehrgen.cli.common import one_line_errors
+from ehrgen.cli.common import examples, one_line_errors
 from ehrgen.errors import InputError
 
 OUTCOME_TEXT = {"0": "success", "4": "minor failure", "8": "serious failure", "12": "major failure"}
@@ -43,9 +43,14 @@ def audit_rows(ledger_path: Path, patient_id: str) -> list[dict[str, Any]]:
     rows.sort(key=lambda r: r["at"])
     return rows
 
+AUDIT_EXAMPLES = examples(
+    "ehrgen audit P001 --work out",
+    "ehrgen audit P001 --work out --reads-only --json",
+)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("audit")
+    @app.command("audit", epilog=AUDIT_EXAMPLES)
     @one_line_errors
     def audit(
         patient: str = typer.Argument(..., help="patient id (as in the clinical data / the CDS context.patientId)"),
@@ -54,10 +59,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the events as JSON instead of a table"),
         reads_only: bool = typer.Option(False, "--reads-only", help="only reads by the CDS service"),
     ) -> None:
-        """List who saw what of one patient's results: CDS Hooks reads, releases to the EHR, consent changes.
-
-        Example: ehrgen audit P-0001 --work out --json
-        """
+        """List who saw what of one patient's results: CDS Hooks reads, releases to the EHR, consent changes."""
         rows = audit_rows(ledger or work / "ledger.sqlite", patient)
         if reads_only:
             rows = [r for r in rows if r["event"] == "cds-read"]

@@ -7,11 +7,19 @@ from typing import Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
+
+CALL_EXAMPLES = examples(
+    "ehrgen call sample_data/vcf/S001.vcf --out out/calls",
+    "ehrgen call tests/data/reference/pharmcat-examples/pharmcat.example.vcf \\",
+    "    --outside-calls tests/data/reference/pharmcat-examples/pharmcat.example.outsideCall.tsv --out out/calls",
+    "ehrgen call tests/data/1kgp-pgx/1kgp-pgx.sparse.vcf.gz --sample HG00096 --sample HG00097 \\",
+    "    --absent-is-reference --out out/cohort",
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("call")
+    @app.command("call", epilog=CALL_EXAMPLES)
     @one_line_errors
     def call(
         vcf: Path = typer.Argument(..., help="VCF/BCF/gVCF, plain or bgzipped (indexed files are read by region)"),

@@ -8,11 +8,20 @@ from typing import Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
+
+CARD_EXAMPLES = examples(
+    "ehrgen card P001 --calls out/sample_data/calls --clinical sample_data/clinical --out out/patient",
+)
+
+VERIFY_CARD_EXAMPLES = examples(
+    'ehrgen verify-card out/patient/P001.card.jwt',
+    'ehrgen verify-card "$(cat P001.card.jwt)" --key issuer-public.pem',
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("card")
+    @app.command("card", epilog=CARD_EXAMPLES)
     @one_line_errors
     def card(
         patient: str = typer.Argument(..., help="patient id (or the sample id when there is no clinical data)"),
@@ -54,7 +63,7 @@ def register(app: typer.Typer) -> None:
         err_console.print(f"card signed with key {sk.kid}; public key for verification: {pub}",
                           markup=False, highlight=False)
 
-    @app.command("verify-card")
+    @app.command("verify-card", epilog=VERIFY_CARD_EXAMPLES)
     @one_line_errors
     def verify_card(
         payload: str = typer.Argument(..., help="the QR payload (what a scanner reads), or a file holding it (<patient>.card.jwt)"),

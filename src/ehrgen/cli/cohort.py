@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
 
 
 def _files(folder: Path, sub: str, suffix: str) -> list[Path]:
@@ -42,9 +42,14 @@ def load_results(folder: Path):
                                       "recommendations/, or a folder holding those files)")
     return calls, recs, patient_of
 
+COHORT_EXAMPLES = examples(
+    'ehrgen cohort out/sample_data',
+    'ehrgen cohort out/biobank --out out/biobank-report --title "Biobank PGx"',
+)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("cohort")
+    @app.command("cohort", epilog=COHORT_EXAMPLES)
     @one_line_errors
     def cohort(
         folder: Path = typer.Argument(..., help="run folder (<work>/<run>, with calls/ and recommendations/) "

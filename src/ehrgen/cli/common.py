@@ -1,4 +1,4 @@
-"""Shared CLI helpers: one-line errors instead of tracebacks."""
+"""Shared CLI helpers: one-line errors instead of tracebacks; help settings and examples."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from ehrgen.errors import EhrgenError
 
 err_console = Console(stderr=True, soft_wrap=True)  # messages stay on one line
 F = TypeVar("F", bound=Callable)
+
+# Help is formatted the plain (click) way: typer's rich help panels print a `<bool>` type placeholder after
+# every flag (typer 0.29, e.g. `--json <bool>`), which reads as if the flag took a value; the plain formatter
+# follows click's rule (flags have no metavar). Every ehrgen Typer uses these settings.
+TYPER_SETTINGS = {"rich_markup_mode": None, "add_completion": False, "pretty_exceptions_enable": False,
+                  "context_settings": {"max_content_width": 120}}  # wide terminals see whole command summaries
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: "Examples:" and the command lines as written (the \\b line keeps click from
+    re-wrapping them into one paragraph)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {ln}" for ln in lines)
 
 
 def one_line_errors(fn: F) -> F:

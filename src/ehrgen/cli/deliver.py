@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
 from ehrgen.errors import InputError
 
 console = Console()
@@ -125,6 +125,12 @@ def _explain_withheld(report, consent_from: str | None) -> None:
             f"note: {head}: the consent data ({consent_from}) has no consent to return results for them "
             "(see the Reason column).", markup=False, highlight=False)
 
+DELIVER_EXAMPLES = examples(
+    "ehrgen deliver out/export --outbox out/outbox",
+    "ehrgen deliver out/export --fhir http://127.0.0.1:8080/fhir --clinical sample_data/clinical",
+    "ehrgen deliver out/export --mllp 10.0.0.5:2575 --clinical sample_data/clinical",
+)
+
 
 def register(app: typer.Typer) -> None:
-    app.command("deliver")(one_line_errors(deliver))
+    app.command("deliver", epilog=DELIVER_EXAMPLES)(one_line_errors(deliver))

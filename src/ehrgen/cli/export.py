@@ -7,11 +7,16 @@ from typing import Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
+
+EXPORT_EXAMPLES = examples(
+    "ehrgen export out/results --out out/export",
+    "ehrgen export out/results --calls out/calls --clinical sample_data/clinical --out out/export",
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("export")
+    @app.command("export", epilog=EXPORT_EXAMPLES)
     @one_line_errors
     def export(
         results_dir: Path = typer.Argument(..., help="Folder written by `ehrgen interpret`"),

@@ -7,11 +7,16 @@ from typing import Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
+
+INTERPRET_EXAMPLES = examples(
+    "ehrgen interpret out/calls --clinical sample_data/clinical --out out/results",
+    "ehrgen interpret out/calls --source cpic --no-report --out out/results-cpic",
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("interpret")
+    @app.command("interpret", epilog=INTERPRET_EXAMPLES)
     @one_line_errors
     def interpret(
         calls_dir: Path = typer.Argument(..., help="folder of <sample>.calls.json (from `ehrgen call`)"),

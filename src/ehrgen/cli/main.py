@@ -6,12 +6,21 @@ import importlib
 
 import typer
 
+from ehrgen.cli.common import TYPER_SETTINGS, examples
+
 app = typer.Typer(
     name="ehrgen",
     help="Clinical pharmacogenomics: VCF -> star-allele calls -> CPIC/DPWG recommendations -> FHIR/HL7 -> EHR.",
+    epilog=examples(
+        "ehrgen run sample_data/                       # the whole pipeline, results to out/outbox",
+        "ehrgen call sample_data/vcf/S001.vcf --out out/calls    # or stage by stage:",
+        "ehrgen interpret out/calls --clinical sample_data/clinical --out out/results",
+        "ehrgen export out/results --out out/export",
+        "ehrgen deliver out/export --outbox out/outbox",
+        "ehrgen COMMAND --help                         # each command's options and examples",
+    ),
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    **TYPER_SETTINGS,
 )
 
 

@@ -8,11 +8,30 @@ from typing import Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
+
+
+def replay_verdict(n: int, n_failed: int) -> str:
+    if not n_failed:
+        return f"all {n} sample(s) pass"
+    return f"{n_failed} of {n} sample(s) FAIL"
+
+
+def flow_caption(state_name: str, message: str | None, checks) -> str:
+    expected = [c.sample for c in checks if c.expected == "input_error" and c.passed]
+    caption = f"pipeline flow run: {state_name}" + (f" ({message})" if message else "")
+    if expected:
+        caption += f"; failing as the scenario expects (input error): {', '.join(expected)}"
+    return caption
+
+REPLAY_EXAMPLES = examples(
+    "ehrgen replay sample_data/",
+    "ehrgen replay sample_data/ --fhir http://127.0.0.1:8080/fhir",
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("replay")
+    @app.command("replay", epilog=REPLAY_EXAMPLES)
     @one_line_errors
     def replay(
         input_dir: Path = typer.Argument(Path("sample_data"), help="scenario folder with manifest.csv and expected/"),
@@ -41,15 +60,18 @@ def register(app: typer.Typer) -> None:
             shutil.rmtree(d, ignore_errors=True)
         state, outcomes = run_flow(input_dir, work, work / "outbox", fhir, mllp, dask, run_name=name)
         checks = compare(expected, dirs, outcomes)
-        t = Table(title=f"ehrgen replay {input_dir} ({state.name})")
-        for col in ("sample", "expected", "status", "genes", "recs", "result", "first difference"):
+        failed = [c for c in checks if not c.passed]
+        # the title is the replay's verdict; the flow's own state (Partially Failed whenever the scenario holds
+        # a sample that must fail, like sample_data's malformed S017) goes in the caption, with why
+        t = Table(title=f"ehrgen replay {input_dir}: " + replay_verdict(len(checks), len(failed)),
+                  caption=flow_caption(state.name, state.message, checks))
+        for col in ("sample", "expected", "status", "genes", "recs", "result", "first difference (expected -> got)"):
             t.add_column(col, overflow="fold")
         for c in checks:
             res = "[green]PASS[/green]" if c.passed else "[red]FAIL[/red]"
             t.add_row(c.sample, c.expected, c.status, str(c.genes_checked), str(c.recs_checked), res,
                       "; ".join(c.problems[:2]))
         Console().print(t)
-        failed = [c for c in checks if not c.passed]
         note = "" if (expected / "recommendations.tsv").is_file() else " (no expected/recommendations.tsv: calls only)"
         err_console.print(f"replay: {len(checks) - len(failed)} of {len(checks)} sample(s) pass{note}", highlight=False)
         if failed:

@@ -11,11 +11,11 @@ from typing import Iterator, Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
 
 
 def import_flows():
-    """flows/ sits at the project root (next to prefect.yaml), outside the installed package."""
+    """flows/ sits at the project root (next to src/), outside the installed package."""
     from ehrgen.paths import project_root
 
     root = str(project_root())
@@ -119,9 +119,15 @@ def print_table(outcomes, title: str, strip_prefix: str = "", max_rows: int = 20
         t.add_row(o.sample, o.patient, f"[{c}]{o.status}[/{c}]", str(o.actionable), o.delivered, reason)
     Console().print(t)
 
+RUN_EXAMPLES = examples(
+    "ehrgen run sample_data/",
+    "ehrgen run /data/batch42 --fhir http://127.0.0.1:8080/fhir --mllp 10.0.0.5:2575",
+    "ehrgen run /data/biobank --absent-is-reference --dask local --run-name biobank-2026",
+)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("run")
+    @app.command("run", epilog=RUN_EXAMPLES)
     @one_line_errors
     def run(
         input_dir: Path = typer.Argument(..., help="folder laid out like sample_data/ (manifest.csv, vcf/, clinical/)"),

@@ -8,11 +8,16 @@ from typing import Optional
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
+
+SERVE_EXAMPLES = examples(
+    "ehrgen serve --port 8090 --fhir http://127.0.0.1:8080/fhir",
+    "ehrgen serve --insecure-no-auth --calls out/sample_data/calls   # test networks only",
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve")
+    @app.command("serve", epilog=SERVE_EXAMPLES)
     @one_line_errors
     def serve(
         host: Optional[str] = typer.Option(None, "--host", help="bind address (default: settings cds.host, 127.0.0.1)"),

@@ -6,11 +6,16 @@ from pathlib import Path
 
 import typer
 
-from ehrgen.cli.common import err_console, one_line_errors
+from ehrgen.cli.common import examples, err_console, one_line_errors
+
+VALIDATE_EXAMPLES = examples(
+    "ehrgen validate out/export/P001.bundle.json",
+    "ehrgen validate out/export/*.bundle.json --warnings",
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("validate")
+    @app.command("validate", epilog=VALIDATE_EXAMPLES)
     @one_line_errors
     def validate(
         files: list[Path] = typer.Argument(..., help="FHIR resources or bundles (JSON or XML)"),

@@ -11,6 +11,7 @@ guideline reference. Free text is escaped with hl7apy's own escaping; segments a
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 
 from hl7apy.consts import VALIDATION_LEVEL
@@ -165,8 +166,10 @@ def build_oru(calls: SampleCalls, recs: list[Recommendation], patient: PatientRe
               receiving_application: str = "", receiving_facility: str = "") -> str:
     """ER7 text of an ORU^R01 v2.5.1 message for one patient/sample."""
     issued = _ts(context.issued)
-    # deterministic control id (20 chars, MSH-10 limit): the same result re-sent is recognisably the same message
-    control = stable_uuid("oru", patient.id, calls.sample, context.rules_version, context.input_sha256).replace("-", "")[:20]
+    # MSH-10 is derived from the message's own content (filled in at the end, see _with_control_id): the same
+    # message re-sent (a retry, a rerun) carries the same control id, so a receiver that de-duplicates on MSH-10
+    # drops it; any change in content (new advice, corrected identifier, new orders) gives a new control id
+    control = _CONTROL_PLACEHOLDER
     report_code = _obx3("report")
     msh = "|".join([
         "MSH", "^~\\&", escape(sending_application), escape(sending_facility), escape(receiving_application),
@@ -221,7 +224,17 @@ def build_oru(calls: SampleCalls, recs: list[Recommendation], patient: PatientRe
             guide += f": {rec.guideline_url}"
         obx.add("TX", "guideline", sub, wrap_text(guide))
 
-    return SEGMENT_SEP.join([msh, pid, obr, *obx.lines]) + SEGMENT_SEP
+    return _with_control_id(SEGMENT_SEP.join([msh, pid, obr, *obx.lines]) + SEGMENT_SEP)
+
+
+_CONTROL_PLACEHOLDER = "\x00control\x00"  # never occurs in escaped ER7 text
+
+
+def _with_control_id(er7: str) -> str:
+    """Fill MSH-10 with the first 20 hex digits (MSH-10's length limit) of the SHA-256 of the message as built
+    with a placeholder there: a function of everything else in the message, and of nothing else."""
+    control = hashlib.sha256(er7.encode("utf-8")).hexdigest()[:20]
+    return er7.replace(_CONTROL_PLACEHOLDER, control, 1)
 
 
 def parse_oru(er7: str, strict: bool = True):

@@ -1,4 +1,5 @@
-"""Re-interpretation support: has the rule set changed since a run's recommendations were made, and how?"""
+"""Re-interpretation support: which runs are stored, has the rule set changed since a run's recommendations
+were made, and how?"""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ehrgen.pipeline.context import load_ruleset
-from ehrgen.pipeline.run import RULES_SNAPSHOT, RunConfig
+from ehrgen.pipeline.run import RULES_SNAPSHOT, RunConfig, read_run_meta
 from ehrgen.rules.ruleset import RuleChange, affected_drugs, diff, load
 
 
@@ -35,6 +36,31 @@ class RulesDiff:
                  "", "Drugs affected: " + (", ".join(self.drugs[:50]) or "none")
                  + (f" (+{len(self.drugs) - 50} more)" if len(self.drugs) > 50 else "")]
         return "\n".join(lines)
+
+
+def stored_runs(work_dir: str | Path) -> list[str]:
+    """Every run kept in `work_dir`: a folder with the run.json that finish_run writes and stored calls. The
+    drop-folder sweeps (`dropfolder`), `ehrgen run` / the on-demand deployment (one folder per input folder or
+    --run-name) and anything else that ran with this work folder; the outbox, dead letters and Prefect's home
+    have no run.json."""
+    root = Path(work_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir()
+                  if p.is_dir() and (p / "run.json").is_file() and (p / "calls").is_dir())
+
+
+def run_config(work_dir: str | Path, run_name: str, rules_dir: str | None = None, outbox: str | None = None,
+               fhir_url: str | None = None, mllp: str | None = None, settings=None) -> RunConfig:
+    """The configuration a stored run was made with (its run.json: clinical data, rules folder, source), with
+    today's delivery targets; `rules_dir` overrides the run's own rules folder."""
+    from ehrgen.settings import Settings
+
+    meta = read_run_meta(RunConfig(work_dir=str(work_dir), run_name=run_name))
+    return RunConfig(work_dir=str(work_dir), run_name=run_name, clinical=meta.get("clinical"),
+                     clinical_merge=bool(meta.get("clinical_merge")), rules_dir=rules_dir or meta.get("rules_dir"),
+                     source=meta.get("source", "both"), outbox=outbox, fhir_url=fhir_url, mllp=mllp,
+                     settings=settings if settings is not None else Settings())
 
 
 def rules_diff(cfg: RunConfig) -> RulesDiff:

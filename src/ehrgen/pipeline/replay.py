@@ -39,6 +39,34 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader((l for l in fh if not l.startswith("#")), delimiter="\t"))
 
 
+KEY_COLUMNS = ("drug", "source")  # a recommendation is "the same one, changed" when these agree
+
+
+def recommendation_differences(cols: list[str], missing: list[tuple[str, ...]], extra: list[tuple[str, ...]]
+                               ) -> list[str]:
+    """Problems for expected rows not produced (`missing`) and produced rows not expected (`extra`). A missing
+    and an extra row for the same drug and source are one changed recommendation: it names each field that
+    differs with both values (expected -> got). The rest are listed as missing or unexpected."""
+    keys = [cols.index(k) for k in KEY_COLUMNS if k in cols]
+    label = lambda row: " ".join(row[i] for i in keys) or " ".join(row[:4])  # noqa: E731
+    left = list(extra)
+    changed, missing_only = [], []
+    for want in missing:
+        same = [h for h in left if keys and all(h[i] == want[i] for i in keys)]
+        if not same:
+            missing_only.append(want)
+            continue
+        got = min(same, key=lambda h: sum(a != b for a, b in zip(want, h)))  # the closest one
+        left.remove(got)
+        fields = [f"{cols[i]} {want[i] or '-'} -> {got[i] or '-'}" for i in range(len(cols)) if want[i] != got[i]]
+        changed.append(f"{label(want)} changed: " + ", ".join(fields))
+    out = changed + ["missing recommendation " + " ".join(m[:4]) for m in missing_only]
+    out = out[:3]
+    if left:
+        out.append(f"{len(left)} unexpected recommendation(s), e.g. {' '.join(left[0][:4])}")
+    return out
+
+
 def compare(expected_dir: Path, dirs: RunDirs, outcomes: list[SampleOutcome]) -> list[SampleCheck]:
     by_sample = {o.sample: o for o in outcomes}
     checks: dict[str, SampleCheck] = {}
@@ -94,11 +122,7 @@ def compare(expected_dir: Path, dirs: RunDirs, outcomes: list[SampleOutcome]) ->
             want = {tuple(r[k] for k in cols) for r in rows}
             have = {tuple(r[k] for k in cols) for r in got_rows}
             c.recs_checked += len(want)
-            for miss in sorted(want - have)[:3]:
-                c.problems.append("missing recommendation " + " ".join(miss[:4]))
-            extra = have - want
-            if extra:
-                c.problems.append(f"{len(extra)} unexpected recommendation(s), e.g. {' '.join(sorted(extra)[0][:4])}")
+            c.problems += recommendation_differences(cols, sorted(want - have), sorted(have - want))
     for o in outcomes:  # samples the manifest ran that no expected table mentions must at least not fail
         if o.sample not in checks and o.failed:
             check(o.sample).problems.append(f"{o.status} at {o.stage}: {o.reason}")

@@ -282,8 +282,9 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
         outcomes.extend(rejected_records(ctx.clinical.errors))
     if rs.path is not None:
         atomic_write_text(dirs.root / RULES_SNAPSHOT, Path(rs.path).read_text(encoding="utf-8"))
-    meta = {"input_dir": input_dir, "clinical": cfg.clinical, "clinical_merge": cfg.clinical_merge,
-            "rules_dir": cfg.rules_dir, "rules_version": rs.version, "source": cfg.source}
+    # absolute paths: the weekly re-interpretation reads them back from another working directory
+    meta = {"input_dir": input_dir, "clinical": _absolute(cfg.clinical), "clinical_merge": cfg.clinical_merge,
+            "rules_dir": _absolute(cfg.rules_dir), "rules_version": rs.version, "source": cfg.source}
     old = read_run_meta(cfg)
     if input_dir is None and old.get("input_dir"):
         meta["input_dir"] = old["input_dir"]
@@ -321,6 +322,10 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
 
 
 RULES_SNAPSHOT = "rules.snapshot.tsv"
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
 
 
 def read_run_meta(cfg: RunConfig) -> dict[str, Any]:
