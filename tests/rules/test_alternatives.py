@@ -212,3 +212,52 @@ def test_p004_fluorouracil_card_names_no_fluoropyrimidine(p004):
     assert len(options) == 1 or not _named(options[1].split("\n")[0])
     assert meta.rule_ids and any(link["label"].startswith(("CPIC recommendation", "DPWG recommendation"))
                                  for link in card["links"])
+
+
+# ------------------------------------------------------------------ the memoised check gives what a fresh run gives
+
+def _random_patients(n: int):
+    import importlib.util
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "oracle_reporter.py"
+    spec = importlib.util.spec_from_file_location("oracle_reporter_sets", tool)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return [mod.ehrgen_calls(r, f"R{i}") for i, r in enumerate(mod.random_sets(n, 3))]
+
+
+def test_memoised_screen_equals_a_fresh_engine_run(ruleset):
+    from ehrgen.rules.alternatives import _MEMO
+
+    patients = [_double_poor(), *_random_patients(120)]
+    ruleset.cache.pop(_MEMO, None)
+    checks = 0
+    for calls in patients:
+        plain = interpret(calls, calls.sample, ruleset=ruleset, screen_alternatives=False)
+        checks += sum(len(r.alternative_options) for r in plain)
+        fresh = [screen(r, calls, ruleset, memo=False) for r in plain]
+        memo = [screen(r, calls, ruleset) for r in plain]
+        assert memo == fresh, calls.sample
+        assert interpret(calls, calls.sample, ruleset=ruleset) == sorted(
+            memo, key=lambda r: (r.alert != "critical", r.alert != "warning", r.drug, r.source, r.guideline_id,
+                                 r.population or ""))
+    entries = len(ruleset.cache[_MEMO])
+    assert 0 < entries < checks / 3  # the memo is used: most checks repeat an (alternative, result) pair
+
+
+def test_memo_tells_results_apart(ruleset):
+    """Same alternative, different result of the gene it depends on: different answers (the key is not too coarse)."""
+    from ehrgen.rules.alternatives import affected_by
+
+    poor = _double_poor()
+    normal = sample(gene("CYP2C19", "Poor Metabolizer", dip="*2/*2"),
+                    gene("CYP2D6", "Normal Metabolizer", "2.0", dip="*1/*1", status="outside_call"))
+    assert affected_by("nortriptyline", poor, ruleset)  # CYP2D6 poor: affected
+    assert affected_by("nortriptyline", normal, ruleset) == ()
+    assert affected_by("nortriptyline", poor, ruleset) == affected_by("nortriptyline", poor, ruleset, memo=False)
+    # an unrelated gene does not split the memo: CYP2C9 plays no part in nortriptyline's advice
+    other = sample(*poor.genes.values(), gene("CYP2C9", "Poor Metabolizer", "0.0", dip="*3/*3"))
+    from ehrgen.rules.alternatives import _genes_for, result_key
+
+    genes = _genes_for("nortriptyline", ruleset)
+    assert "CYP2C9" not in genes and result_key(poor, genes) == result_key(other, genes)
