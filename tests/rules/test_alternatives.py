@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -261,3 +262,91 @@ def test_memo_tells_results_apart(ruleset):
 
     genes = _genes_for("nortriptyline", ruleset)
     assert "CYP2C9" not in genes and result_key(poor, genes) == result_key(other, genes)
+
+
+# ------------------------------------------------------------------ CYP2C19 poor + CYP2D6 poor: every output
+
+OFFERED = "Alternatives named by the guideline:"
+WITHHELD = "Not offered as a switch:"
+
+
+def _offered_in(text: str) -> set[str]:
+    """Drugs a text offers as options: the 'Alternatives named by the guideline: ...' sentence (the one text the
+    report, the Task and the ORU share), up to the sentences that say what was withheld."""
+    out: set[str] = set()
+    for chunk in text.split(OFFERED)[1:]:
+        part = chunk.split(WITHHELD, 1)[0].split("<", 1)[0]  # in the HTML the sentence ends with its cell
+        part = re.sub(r"\([^)]*\)", "", part)  # an option's condition may name the ordered drug
+        out |= {d for d in SSRI_TCA | {"mirtazapine", "duloxetine"} if d in part.lower()}
+    return out
+
+
+def _oru_texts(message: str) -> list[str]:
+    out = []
+    for seg in message.split("\r"):
+        f = seg.split("|")
+        if f[0] == "OBX" and len(f) > 5:
+            out.append(" ".join(f[5].split("~")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def double_poor_outputs():
+    calls = _double_poor()
+    recs = interpret(calls, "P1")
+    ctx = ReportContext(ehrgen_version="t", rules_version=recs[0].rules_version, input_sha256="0" * 64,
+                        issued=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    patient = PatientRef("P1", "urn:test", "P1")
+    return calls, recs, build_bundle(calls, recs, patient, ctx), build_oru(calls, recs, patient, ctx)
+
+
+def _safe(calls, drug: str) -> bool:
+    return all(t.action in SAFE_FOR_PATIENT for t in interpret(calls, "P1", [drug]))
+
+
+def test_double_poor_no_output_offers_an_affected_ssri_or_tca(double_poor_outputs):
+    from ehrgen.report.clinician import build_report_model, render_html
+
+    calls, recs, bundle, oru = double_poor_outputs
+    withheld = {o["drug"] for r in recs for o in r.alternative_options if not o["offered"]} & SSRI_TCA
+    assert {"nortriptyline", "citalopram", "sertraline"} <= withheld  # the guideline names them; this patient: no
+    assert not any(_safe(calls, d) for d in withheld)
+
+    model = build_report_model("P1", [calls], recs, {"version": recs[0].rules_version})
+    html = render_html(model)
+    tasks = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Task"]
+    task_texts = [i["valueString"] for t in tasks for i in t["input"] if i["type"]["text"] == "Alternatives"]
+    outputs = {
+        "report": [row["alternatives_text"] for b in model["all_findings"] for row in b["rows"]] + [html],
+        "Task": task_texts,
+        "ORU": _oru_texts(oru),
+    }
+    for where, texts in outputs.items():
+        offered = set().union(*(_offered_in(t) for t in texts))
+        assert offered, where  # the outputs do offer options (mirtazapine, duloxetine)
+        assert not offered & withheld, (where, offered & withheld)
+        assert all(_safe(calls, d) for d in offered), where
+        said = " ".join(texts)
+        for d in ("nortriptyline", "citalopram", "sertraline"):  # and each says why instead
+            assert f"{d} is itself affected for this patient" in said, (where, d)
+
+
+def test_double_poor_cards_offer_no_affected_ssri_or_tca(double_poor_outputs):
+    calls, recs, _, _ = double_poor_outputs
+    resolver = default_resolver()
+    named = 0
+    for drug in sorted({r.drug for r in recs if r.actionable}):
+        order = DraftOrder(resource={"resourceType": "MedicationRequest", "id": "o1", "status": "draft",
+                                     "intent": "order", "subject": {"reference": "Patient/p1"}}, ingredients=[drug])
+        got = drug_card(drug, order, [r for r in recs if r.drug == drug], calls, resolver, "order-select")
+        if not got:
+            continue
+        card, _ = got
+        switches = {a["resource"]["medicationCodeableConcept"]["text"] for s in card.get("suggestions", [])
+                    for a in s["actions"] if a["type"] == "create"}
+        line = next((ln for ln in card["detail"].split("\n") if ln.startswith("**Options the guideline names")), "")
+        options = {d for d in SSRI_TCA | {"mirtazapine", "duloxetine"} if d in line.lower()}
+        named += len(switches | options)
+        for alt in switches | options:
+            assert _safe(calls, alt), (drug, alt)
+    assert named  # cards did offer something (clopidogrel: prasugrel, ticagrelor)
