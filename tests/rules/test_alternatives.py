@@ -331,22 +331,67 @@ def test_double_poor_no_output_offers_an_affected_ssri_or_tca(double_poor_output
             assert f"{d} is itself affected for this patient" in said, (where, d)
 
 
-def test_double_poor_cards_offer_no_affected_ssri_or_tca(double_poor_outputs):
-    calls, recs, _, _ = double_poor_outputs
+def _poor_and_ultrarapid():
+    return sample(gene("CYP2C19", "Poor Metabolizer", dip="*2/*2"),
+                  gene("CYP2D6", "Ultrarapid Metabolizer", "3.0", dip="*1/*1x2", status="outside_call"))
+
+
+def _poor_and_cyp2d6_untested():
+    return sample(gene("CYP2C19", "Poor Metabolizer", dip="*2/*2"))
+
+
+@pytest.mark.parametrize("patient, drug, withheld", [
+    (_double_poor, None, set()),  # no swap card names an SSRI/TCA for this patient: every switch must be clean
+    (_poor_and_ultrarapid, "paroxetine", {"citalopram", "sertraline"}),  # DPWG: avoid -> both need CYP2C19
+    (_poor_and_cyp2d6_untested, "amitriptyline", {"desipramine", "nortriptyline"}),  # CPIC -> both need CYP2D6
+])
+def test_cards_offer_no_affected_ssri_or_tca(patient, drug, withheld):
+    calls = patient()
+    recs = interpret(calls, "P1")
     resolver = default_resolver()
     named = 0
-    for drug in sorted({r.drug for r in recs if r.actionable}):
+    drugs = [drug] if drug else sorted({r.drug for r in recs if r.actionable})
+    for d in drugs:
         order = DraftOrder(resource={"resourceType": "MedicationRequest", "id": "o1", "status": "draft",
-                                     "intent": "order", "subject": {"reference": "Patient/p1"}}, ingredients=[drug])
-        got = drug_card(drug, order, [r for r in recs if r.drug == drug], calls, resolver, "order-select")
+                                     "intent": "order", "subject": {"reference": "Patient/p1"}}, ingredients=[d])
+        got = drug_card(d, order, [r for r in recs if r.drug == d], calls, resolver, "order-select")
         if not got:
             continue
         card, _ = got
         switches = {a["resource"]["medicationCodeableConcept"]["text"] for s in card.get("suggestions", [])
                     for a in s["actions"] if a["type"] == "create"}
         line = next((ln for ln in card["detail"].split("\n") if ln.startswith("**Options the guideline names")), "")
-        options = {d for d in SSRI_TCA | {"mirtazapine", "duloxetine"} if d in line.lower()}
+        options = {x for x in SSRI_TCA | {"mirtazapine", "duloxetine"} if x in line.lower()}
         named += len(switches | options)
         for alt in switches | options:
-            assert _safe(calls, alt), (drug, alt)
-    assert named  # cards did offer something (clopidogrel: prasugrel, ticagrelor)
+            assert _safe(calls, alt), (d, alt)
+        assert not (switches | options) & withheld
+        for w in withheld:  # the card says why instead
+            assert f"{w} is itself affected for this patient" in card["detail"], (d, w)
+    assert named or withheld  # the check had something to act on
+
+
+def test_p004_rendered_report_task_and_oru_name_no_fluoropyrimidine_option(p004):
+    """What the clinician reads (the rendered report), the Task and the ORU text, parsed the same way."""
+    from ehrgen.report.clinician import build_report_model, render_html
+
+    calls, recs = p004
+    model = build_report_model("P004", [calls], recs, {"version": recs[0].rules_version})
+    rows = [row for b in model["all_findings"] for row in b["rows"]]
+    assert {r["drug"] for r in rows} >= {"fluorouracil", "capecitabine"}
+    html = render_html(model)
+    ctx = ReportContext(ehrgen_version="t", rules_version=recs[0].rules_version, input_sha256="0" * 64,
+                        issued=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    patient = PatientRef("P004", "urn:test", "P004")
+    tasks = [e["resource"] for e in build_bundle(calls, recs, patient, ctx)["entry"]
+             if e["resource"]["resourceType"] == "Task"]
+    texts = [html, *(r["alternatives_text"] for r in rows),
+             *(i["valueString"] for t in tasks for i in t["input"] if i["type"]["text"] == "Alternatives"),
+             *_oru_texts(build_oru(calls, recs, patient, ctx))]
+    for t in texts:
+        for chunk in t.split(OFFERED)[1:]:
+            part = re.sub(r"\([^)]*\)", "", chunk.split(WITHHELD, 1)[0].split("<", 1)[0])
+            assert not _named(part), part
+    # the fluoropyrimidine rows say what the guideline says instead of naming a switch
+    fu = [r for r in rows if r["drug"] in FLUOROPYRIMIDINES and r["action"] == "avoid"]
+    assert fu and all(OFFERED not in r["alternatives_text"] for r in fu)
