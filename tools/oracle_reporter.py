@@ -11,7 +11,7 @@ The oracle's guideline container was rebuilt from the same guidelines-2.12.0 ann
 so any difference is ours to explain. Accepted, documented differences (README "Interpretation"):
 - CPIC warfarin: PharmCAT matches no annotation (dosing algorithm); ehrgen has curated "lower dose expected" rules.
 
-PharmCAT outputs are cached by the sha256 of the outside-call text under ~/.cache/ehrgen-oracle/reporter (override
+PharmCAT outputs are cached by the sha256 of the outside-call text under ~/.cache/ehrgen-oracle/reporter-v2 (override
 with EHRGEN_ORACLE_CACHE); a cold run works without it. Needs Java 17 and ../shared/oracles.
 
 Usage: python tools/oracle_reporter.py [--n 2000] [--seed 1] [--jobs 2] [--show 20]
@@ -45,7 +45,8 @@ from ehrgen.rules.engine import default_ruleset, interpret  # noqa: E402
 from ehrgen.rules.ruleset import diplotype_key, normalise_key_value, normalise_score  # noqa: E402
 
 ORACLE = Path(os.environ.get("EHRGEN_ORACLES", reference_dir().parent / "oracles")) / "pharmcat-3.1.1"
-CACHE = Path(os.environ.get("EHRGEN_ORACLE_CACHE", Path.home() / ".cache" / "ehrgen-oracle")) / "reporter"
+# its own folder per cache format: other checkouts (older formats) may share ~/.cache/ehrgen-oracle
+CACHE = Path(os.environ.get("EHRGEN_ORACLE_CACHE", Path.home() / ".cache" / "ehrgen-oracle")) / "reporter-v2"
 SECTIONS = {"CPIC Guideline Annotation": "CPIC", "DPWG Guideline Annotation": "DPWG"}
 ACCEPTED = {("CPIC", "warfarin")}  # see the module docstring
 _SCORE_CHARS = set("0123456789.≥")
