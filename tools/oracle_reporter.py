@@ -8,8 +8,11 @@ population, lookup key (phenotype / activity score / allele status per gene), cl
 recommendation id the key selects in guidelines-2.12.0.
 
 The oracle's guideline container was rebuilt from the same guidelines-2.12.0 annotations (../shared/oracles/README.md),
-so any difference is ours to explain. Accepted, documented differences (README "Interpretation"):
+so any difference is ours to explain. Accepted, documented differences (README "Decision support"):
 - CPIC warfarin: PharmCAT matches no annotation (dosing algorithm); ehrgen has curated "lower dose expected" rules.
+- DPWG keys the oracle does not match as written (oracle_cannot_match) are left out of the comparison on both sides
+  and checked instead against PharmCAT's own gene results (check_left_out): ehrgen's recommendation must be the one
+  those results select by the guideline's keys.
 
 PharmCAT outputs are cached by the sha256 of the outside-call text under ~/.cache/ehrgen-oracle/reporter-v2 (override
 with EHRGEN_ORACLE_CACHE); a cold run works without it. Needs Java 17 and ../shared/oracles.
@@ -54,12 +57,14 @@ _SCORE_RE = re.compile(r"^≥?\d+(\.\d+)?$")
 
 
 def oracle_cannot_match(source: str, key: dict[str, str], qualified: bool) -> bool:
-    """True for a guideline key the oracle's rebuilt container can never match (an artefact of the oracle, not a
-    difference in logic): PharmCAT's phenotyper gives DPYD and CYP2C9 an activity score as the gene result, while
-    the pinned DPWG annotations key DPYD on a qualified score ('1.5 (Intermediate Metabolizer)') and CYP2C9 on a
-    phenotype or a diplotype. PharmCAT's own (newer) data keys them on plain scores (see the example reports).
-    Likewise DPWG's diplotype-specific recommendations (matched by ehrgen first: more specific, and for CYP2C9 they
-    differ from the phenotype advice, e.g. warfarin *1/*2 'no action' vs IM '65%') and DPWG HLA-B*15:11 keys."""
+    """True for a DPWG guideline key the oracle's reporter does not match the way the key is written: PharmCAT's
+    phenotyper gives DPYD and CYP2C9 an activity score as the gene result, while the pinned DPWG annotations key
+    DPYD on a qualified score ('1.5 (Intermediate Metabolizer)') and CYP2C9 on a phenotype or a diplotype (PharmCAT's
+    own newer data keys them on plain scores, see the example reports), so it matches none of them. Likewise DPWG's
+    diplotype-specific recommendations (matched by ehrgen first: more specific, and for CYP2C9 they differ from the
+    phenotype advice, e.g. warfarin *1/*2 'no action' vs IM '65%') and DPWG HLA-B*15:11 keys: there PharmCAT matches
+    the less specific recommendation (the UGT1A1 / CYP2C9 phenotype one, HLA-B*15:02 alone) or none. Every match
+    left out is checked another way (check_left_out: PharmCAT's own gene results must select it)."""
     if source != "DPWG":
         return False
     if "DPYD" in key and qualified:
