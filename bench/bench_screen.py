@@ -44,13 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     rs = default_ruleset()
     interpret(sets[0], "warm", ruleset=rs, screen_alternatives=False)  # tables loaded outside the timings
 
+    def check(recs, calls, memo: bool):  # what the engine does: records without options need no check
+        return [screen(r, calls, rs, memo=memo) if (r.alternative_options or r.alternatives) else r for r in recs]
+
     t0 = time.perf_counter()
     plain = [interpret(c, c.sample, ruleset=rs, screen_alternatives=False) for c in sets]
     t1 = time.perf_counter()
-    fresh = [[screen(r, c, rs, memo=False) for r in recs] for c, recs in zip(sets, plain)]
+    fresh = [check(recs, c, False) for c, recs in zip(sets, plain)]
     t2 = time.perf_counter()
     rs.cache.pop(_MEMO, None)
-    memo = [[screen(r, c, rs) for r in recs] for c, recs in zip(sets, plain)]
+    memo = [check(recs, c, True) for c, recs in zip(sets, plain)]
     t3 = time.perf_counter()
     same = fresh == memo
     n = len(sets)
@@ -60,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  interpret without the check: {1000 * (t1 - t0) / n:.2f} ms/sample")
     print(f"  check, engine asked afresh:  {1000 * (t2 - t1) / n:.2f} ms/sample")
     print(f"  check, memoised:             {1000 * (t3 - t2) / n:.2f} ms/sample "
-          f"({entries} distinct (alternative, result) entries, {checks - entries} hits)")
-    print(f"  records identical: {same}")
+          f"({entries} distinct (alternative, result) entries, {checks - entries} answered from the memo)")
+    print(f"  records identical: {same} ({sum(map(len, memo))} records)")
     return 0 if same else 1
 
 

@@ -103,13 +103,20 @@ _MEMO = "alternatives.screen"
 _MEMO_MAX = 100_000  # entries per rule set; cleared when full (a cohort has far fewer distinct result patterns)
 
 
+def _table(rs: RuleSet) -> Any:
+    """The drug table, looked up once per rule set (finding it walks the file system)."""
+    if _MEMO + ".table" not in rs.cache:
+        from ehrgen.rules.drugs import default_table
+
+        rs.cache[_MEMO + ".table"] = default_table()
+    return rs.cache[_MEMO + ".table"]
+
+
 def _genes_for(alt: str, rs: RuleSet) -> frozenset[str]:
     """Every gene any rule of the drug(s) `alt` names keys on (what its advice can depend on)."""
-    from ehrgen.rules.drugs import default_table
-
     memo = rs.cache.setdefault(_MEMO + ".genes", {})
     if alt not in memo:
-        names = {d.name for d in default_table().resolve_all(alt)} | {alt.lower()}
+        names = {d.name for d in _table(rs).resolve_all(alt)} | {alt.lower()}
         memo[alt] = frozenset(g for n in names for r in rs.for_drug(n) for g in r.lookup)
     return memo[alt]
 
@@ -139,7 +146,7 @@ def affected_by(alt: str, calls: Any, ruleset: RuleSet | None = None, memo: bool
     cache = rs.cache.setdefault(_MEMO, {})
     if key is not None and key in cache:
         return cache[key]
-    theirs = interpret(calls, "", [alt], source="both", ruleset=rs, screen_alternatives=False)
+    theirs = interpret(calls, "", [alt], source="both", ruleset=rs, table=_table(rs), screen_alternatives=False)
     hit = tuple((r.source, r.population, r.summary, r.rule_id) for r in theirs if r.action not in SAFE_FOR_PATIENT)
     if key is not None:
         if len(cache) >= _MEMO_MAX:
