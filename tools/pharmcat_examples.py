@@ -193,8 +193,8 @@ def ehrgen_matches(recs: list[Recommendation]) -> dict[tuple[str, str], list[Mat
             continue  # no guideline recommendation matched (no_recommendation / not tested rows): nothing to compare
         key = tuple(sorted((g, (_value(v),)) for g, v in rule.lookup.items()))
         out.setdefault((r.source, r.drug), []).append(
-            Match(r.guideline_id, _population(r.population), key, strength_label(r.strength).lower()
-                  if strength_label(r.strength) != NOT_GRADED else NOT_GRADED, r.recommendation_id))
+            Match(r.guideline_id, _population(r.population), key, strength_label(r.strength).lower(),
+                  r.recommendation_id))  # the strength as every output shows it (DPWG's ungraded: "not graded")
     return out
 
 
