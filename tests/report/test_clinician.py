@@ -149,8 +149,10 @@ def test_actionable_first_sorted_by_alert_then_drug(patient):
     first = first[:first.index('</tbody>')]
     assert "clopidogrel" in first and "Avoid this drug" in first and "CRITICAL" in first.upper()
     assert 'href="https://example.org/cpic/clopidogrel"' in first
+    # the options are the same sentence the FHIR Task and the ORU carry, in the block and in the appendix
+    assert "Alternatives named by the guideline: prasugrel; ticagrelor." in first
     appendix = html[html.index('id="appendix"'):]
-    assert "prasugrel, ticagrelor" in appendix
+    assert "Alternatives named by the guideline: prasugrel; ticagrelor." in appendix
 
 
 def test_all_drugs_listed_including_standard_dosing(patient):

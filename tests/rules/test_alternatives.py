@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -212,3 +213,185 @@ def test_p004_fluorouracil_card_names_no_fluoropyrimidine(p004):
     assert len(options) == 1 or not _named(options[1].split("\n")[0])
     assert meta.rule_ids and any(link["label"].startswith(("CPIC recommendation", "DPWG recommendation"))
                                  for link in card["links"])
+
+
+# ------------------------------------------------------------------ the memoised check gives what a fresh run gives
+
+def _random_patients(n: int):
+    import importlib.util
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "oracle_reporter.py"
+    spec = importlib.util.spec_from_file_location("oracle_reporter_sets", tool)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return [mod.ehrgen_calls(r, f"R{i}") for i, r in enumerate(mod.random_sets(n, 3))]
+
+
+def test_memoised_screen_equals_a_fresh_engine_run(ruleset):
+    from ehrgen.rules.alternatives import _MEMO
+
+    patients = [_double_poor(), *_random_patients(120)]
+    ruleset.cache.pop(_MEMO, None)
+    checks = 0
+    for calls in patients:
+        plain = interpret(calls, calls.sample, ruleset=ruleset, screen_alternatives=False)
+        checks += sum(len(r.alternative_options) for r in plain)
+        fresh = [screen(r, calls, ruleset, memo=False) for r in plain]
+        memo = [screen(r, calls, ruleset) for r in plain]
+        assert memo == fresh, calls.sample
+        assert interpret(calls, calls.sample, ruleset=ruleset) == sorted(
+            memo, key=lambda r: (r.alert != "critical", r.alert != "warning", r.drug, r.source, r.guideline_id,
+                                 r.population or ""))
+    entries = len(ruleset.cache[_MEMO])
+    assert 0 < entries < checks / 3  # the memo is used: most checks repeat an (alternative, result) pair
+
+
+def test_memo_tells_results_apart(ruleset):
+    """Same alternative, different result of the gene it depends on: different answers (the key is not too coarse)."""
+    from ehrgen.rules.alternatives import affected_by
+
+    poor = _double_poor()
+    normal = sample(gene("CYP2C19", "Poor Metabolizer", dip="*2/*2"),
+                    gene("CYP2D6", "Normal Metabolizer", "2.0", dip="*1/*1", status="outside_call"))
+    assert affected_by("nortriptyline", poor, ruleset)  # CYP2D6 poor: affected
+    assert affected_by("nortriptyline", normal, ruleset) == ()
+    assert affected_by("nortriptyline", poor, ruleset) == affected_by("nortriptyline", poor, ruleset, memo=False)
+    # an unrelated gene does not split the memo: CYP2C9 plays no part in nortriptyline's advice
+    other = sample(*poor.genes.values(), gene("CYP2C9", "Poor Metabolizer", "0.0", dip="*3/*3"))
+    from ehrgen.rules.alternatives import _genes_for, result_key
+
+    genes = _genes_for("nortriptyline", ruleset)
+    assert "CYP2C9" not in genes and result_key(poor, genes) == result_key(other, genes)
+
+
+# ------------------------------------------------------------------ CYP2C19 poor + CYP2D6 poor: every output
+
+OFFERED = "Alternatives named by the guideline:"
+WITHHELD = "Not offered as a switch:"
+
+
+def _offered_in(text: str) -> set[str]:
+    """Drugs a text offers as options: the 'Alternatives named by the guideline: ...' sentence (the one text the
+    report, the Task and the ORU share), up to the sentences that say what was withheld."""
+    out: set[str] = set()
+    for chunk in text.split(OFFERED)[1:]:
+        part = chunk.split(WITHHELD, 1)[0].split("<", 1)[0]  # in the HTML the sentence ends with its cell
+        part = re.sub(r"\([^)]*\)", "", part)  # an option's condition may name the ordered drug
+        out |= {d for d in SSRI_TCA | {"mirtazapine", "duloxetine"} if d in part.lower()}
+    return out
+
+
+def _oru_texts(message: str) -> list[str]:
+    out = []
+    for seg in message.split("\r"):
+        f = seg.split("|")
+        if f[0] == "OBX" and len(f) > 5:
+            out.append(" ".join(f[5].split("~")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def double_poor_outputs():
+    calls = _double_poor()
+    recs = interpret(calls, "P1")
+    ctx = ReportContext(ehrgen_version="t", rules_version=recs[0].rules_version, input_sha256="0" * 64,
+                        issued=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    patient = PatientRef("P1", "urn:test", "P1")
+    return calls, recs, build_bundle(calls, recs, patient, ctx), build_oru(calls, recs, patient, ctx)
+
+
+def _safe(calls, drug: str) -> bool:
+    return all(t.action in SAFE_FOR_PATIENT for t in interpret(calls, "P1", [drug]))
+
+
+def test_double_poor_no_output_offers_an_affected_ssri_or_tca(double_poor_outputs):
+    from ehrgen.report.clinician import build_report_model, render_html
+
+    calls, recs, bundle, oru = double_poor_outputs
+    withheld = {o["drug"] for r in recs for o in r.alternative_options if not o["offered"]} & SSRI_TCA
+    assert {"nortriptyline", "citalopram", "sertraline"} <= withheld  # the guideline names them; this patient: no
+    assert not any(_safe(calls, d) for d in withheld)
+
+    model = build_report_model("P1", [calls], recs, {"version": recs[0].rules_version})
+    html = render_html(model)
+    tasks = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Task"]
+    task_texts = [i["valueString"] for t in tasks for i in t["input"] if i["type"]["text"] == "Alternatives"]
+    outputs = {
+        "report": [row["alternatives_text"] for b in model["all_findings"] for row in b["rows"]] + [html],
+        "Task": task_texts,
+        "ORU": _oru_texts(oru),
+    }
+    for where, texts in outputs.items():
+        offered = set().union(*(_offered_in(t) for t in texts))
+        assert offered, where  # the outputs do offer options (mirtazapine, duloxetine)
+        assert not offered & withheld, (where, offered & withheld)
+        assert all(_safe(calls, d) for d in offered), where
+        said = " ".join(texts)
+        for d in ("nortriptyline", "citalopram", "sertraline"):  # and each says why instead
+            assert f"{d} is itself affected for this patient" in said, (where, d)
+
+
+def _poor_and_ultrarapid():
+    return sample(gene("CYP2C19", "Poor Metabolizer", dip="*2/*2"),
+                  gene("CYP2D6", "Ultrarapid Metabolizer", "3.0", dip="*1/*1x2", status="outside_call"))
+
+
+def _poor_and_cyp2d6_untested():
+    return sample(gene("CYP2C19", "Poor Metabolizer", dip="*2/*2"))
+
+
+@pytest.mark.parametrize("patient, drug, withheld", [
+    (_double_poor, None, set()),  # no swap card names an SSRI/TCA for this patient: every switch must be clean
+    (_poor_and_ultrarapid, "paroxetine", {"citalopram", "sertraline"}),  # DPWG: avoid -> both need CYP2C19
+    (_poor_and_cyp2d6_untested, "amitriptyline", {"desipramine", "nortriptyline"}),  # CPIC -> both need CYP2D6
+])
+def test_cards_offer_no_affected_ssri_or_tca(patient, drug, withheld):
+    calls = patient()
+    recs = interpret(calls, "P1")
+    resolver = default_resolver()
+    named = 0
+    drugs = [drug] if drug else sorted({r.drug for r in recs if r.actionable})
+    for d in drugs:
+        order = DraftOrder(resource={"resourceType": "MedicationRequest", "id": "o1", "status": "draft",
+                                     "intent": "order", "subject": {"reference": "Patient/p1"}}, ingredients=[d])
+        got = drug_card(d, order, [r for r in recs if r.drug == d], calls, resolver, "order-select")
+        if not got:
+            continue
+        card, _ = got
+        switches = {a["resource"]["medicationCodeableConcept"]["text"] for s in card.get("suggestions", [])
+                    for a in s["actions"] if a["type"] == "create"}
+        line = next((ln for ln in card["detail"].split("\n") if ln.startswith("**Options the guideline names")), "")
+        options = {x for x in SSRI_TCA | {"mirtazapine", "duloxetine"} if x in line.lower()}
+        named += len(switches | options)
+        for alt in switches | options:
+            assert _safe(calls, alt), (d, alt)
+        assert not (switches | options) & withheld
+        for w in withheld:  # the card says why instead
+            assert f"{w} is itself affected for this patient" in card["detail"], (d, w)
+    assert named or withheld  # the check had something to act on
+
+
+def test_p004_rendered_report_task_and_oru_name_no_fluoropyrimidine_option(p004):
+    """What the clinician reads (the rendered report), the Task and the ORU text, parsed the same way."""
+    from ehrgen.report.clinician import build_report_model, render_html
+
+    calls, recs = p004
+    model = build_report_model("P004", [calls], recs, {"version": recs[0].rules_version})
+    rows = [row for b in model["all_findings"] for row in b["rows"]]
+    assert {r["drug"] for r in rows} >= {"fluorouracil", "capecitabine"}
+    html = render_html(model)
+    ctx = ReportContext(ehrgen_version="t", rules_version=recs[0].rules_version, input_sha256="0" * 64,
+                        issued=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    patient = PatientRef("P004", "urn:test", "P004")
+    tasks = [e["resource"] for e in build_bundle(calls, recs, patient, ctx)["entry"]
+             if e["resource"]["resourceType"] == "Task"]
+    texts = [html, *(r["alternatives_text"] for r in rows),
+             *(i["valueString"] for t in tasks for i in t["input"] if i["type"]["text"] == "Alternatives"),
+             *_oru_texts(build_oru(calls, recs, patient, ctx))]
+    for t in texts:
+        for chunk in t.split(OFFERED)[1:]:
+            part = re.sub(r"\([^)]*\)", "", chunk.split(WITHHELD, 1)[0].split("<", 1)[0])
+            assert not _named(part), part
+    # the fluoropyrimidine rows say what the guideline says instead of naming a switch
+    fu = [r for r in rows if r["drug"] in FLUOROPYRIMIDINES and r["action"] == "avoid"]
+    assert fu and all(OFFERED not in r["alternatives_text"] for r in fu)

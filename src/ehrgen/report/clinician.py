@@ -30,6 +30,7 @@ import jinja2
 from ehrgen import __version__
 from ehrgen.errors import InputError
 from ehrgen.pgx.model import INDETERMINATE, GeneCall, SampleCalls
+from ehrgen.rules.alternatives import alternatives_text
 from ehrgen.rules.findings import (
     ALERT_ORDER, SOURCE_ORDER, DrugFinding, count_findings, drug_findings, population_label, rec_order,
     strength_label,
@@ -154,6 +155,9 @@ def _rec_view(rec: Recommendation, text: dict[str, Any]) -> dict[str, Any]:
         "summary": plain_summary(rec.summary),
         "dose_percent": rec.dose_percent,
         "alternatives": list(rec.alternatives),
+        # the same sentence the FHIR Task and the ORU carry: offered options with their condition, options
+        # withheld for this patient and why, or that the guideline names none
+        "alternatives_text": alternatives_text(rec),
         "actionable": bool(rec.actionable),
         "reason": rec.reason,
         "guideline_id": rec.guideline_id,
@@ -187,7 +191,8 @@ def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, An
     rows: list[dict[str, Any]] = []
     for r in sorted(recs, key=rec_order):
         v = _rec_view(r, text)
-        key = (v["source"], v["action"], v["summary"], v["strength_label"], v["dose_percent"], v["reason"])
+        key = (v["source"], v["action"], v["summary"], v["strength_label"], v["dose_percent"], v["reason"],
+               v["alternatives_text"])
         same = next((x for x in rows if x["_key"] == key), None)
         if same is not None:
             if v["population_label"] and v["population_label"] not in same["populations"]:

@@ -15,7 +15,6 @@ Pure functions; no I/O.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Iterable
 
 from ehrgen.rules.model import Recommendation
@@ -86,46 +85,109 @@ def base_options(rule: Rule | None) -> tuple[list[str], list[dict[str, Any]], st
     return list(rule.alternatives), _options_from_rule(rule), note
 
 
-def _why(alt: str, recs: list[Recommendation]) -> str:
+def _why(alt: str, affected: tuple[tuple[str, str | None, str, str], ...]) -> str:
     bits = []
-    for r in recs:
-        if r.action in SAFE_FOR_PATIENT:
-            continue
-        what = r.summary.split(" [Population:")[0].strip()
-        pop = f", {r.population}" if r.population and r.population != "general" else ""
-        rid = f" [{r.rule_id.split('/')[0]}]" if r.rule_id else ""
-        bits.append(f"{r.source}{pop}: {what}{rid}")
+    for source, population, summary, rule_id in affected:
+        what = summary.split(" [Population:")[0].strip()
+        pop = f", {population}" if population and population != "general" else ""
+        rid = f" [{rule_id.split('/')[0]}]" if rule_id else ""
+        bits.append(f"{source}{pop}: {what}{rid}")
     return f"not offered as a switch: {alt} is itself affected for this patient (" + "; ".join(bits) + ")"
 
 
-def screen(rec: Recommendation, calls: Any, ruleset: RuleSet | None = None) -> Recommendation:
+# screen() asks the engine about every alternative for every patient: at biobank scale the same (alternative,
+# gene results) pair comes up again and again, so the answer is memoised per rule set (in RuleSet.cache). The key
+# holds every field of the relevant gene calls the engine reads, so a hit gives exactly what a fresh run gives;
+# the value holds no patient or sample identifier.
+_MEMO = "alternatives.screen"
+_MEMO_MAX = 100_000  # entries per rule set; cleared when full (a cohort has far fewer distinct result patterns)
+
+
+def _table(rs: RuleSet) -> Any:
+    """The drug table, looked up once per rule set (finding it walks the file system)."""
+    if _MEMO + ".table" not in rs.cache:
+        from ehrgen.rules.drugs import default_table
+
+        rs.cache[_MEMO + ".table"] = default_table()
+    return rs.cache[_MEMO + ".table"]
+
+
+def _genes_for(alt: str, rs: RuleSet) -> frozenset[str]:
+    """Every gene any rule of the drug(s) `alt` names keys on (what its advice can depend on)."""
+    memo = rs.cache.setdefault(_MEMO + ".genes", {})
+    if alt not in memo:
+        names = {d.name for d in _table(rs).resolve_all(alt)} | {alt.lower()}
+        memo[alt] = frozenset(g for n in names for r in rs.for_drug(n) for g in r.lookup)
+    return memo[alt]
+
+
+def result_key(calls: Any, genes: Iterable[str]) -> tuple:
+    """The part of a patient's results the engine reads for these genes (hashable)."""
+    out = []
+    for g in sorted(genes):
+        c = calls.genes.get(g)
+        if c is None:
+            out.append((g,))
+            continue
+        out.append((g, c.status, c.phenotype, c.activity_score, tuple(sorted((c.lookup or {}).items())),
+                    tuple((d.allele1, d.allele2, tuple(d.activity_values), d.phenotype, d.activity_score)
+                          for d in c.diplotypes), len(c.missing_positions)))
+    return tuple(out)
+
+
+def affected_by(alt: str, calls: Any, ruleset: RuleSet | None = None, memo: bool = True
+                ) -> tuple[tuple[str, str | None, str, str], ...]:
+    """(source, population, summary, rule id) of every CPIC/DPWG recommendation for `alt` that is not standard
+    dosing / no recommendation for this patient's results; () when the drug is safe to switch to."""
+    from ehrgen.rules.engine import default_ruleset, interpret  # late: the engine calls this module
+
+    rs = ruleset or default_ruleset()
+    key = (alt, result_key(calls, _genes_for(alt, rs))) if memo else None
+    cache = rs.cache.setdefault(_MEMO, {})
+    if key is not None and key in cache:
+        return cache[key]
+    theirs = interpret(calls, "", [alt], source="both", ruleset=rs, table=_table(rs), screen_alternatives=False)
+    hit = tuple((r.source, r.population, r.summary, r.rule_id) for r in theirs if r.action not in SAFE_FOR_PATIENT)
+    if key is not None:
+        if len(cache) >= _MEMO_MAX:
+            cache.clear()
+        cache[key] = hit
+    return hit
+
+
+def screen(rec: Recommendation, calls: Any, ruleset: RuleSet | None = None, memo: bool = True) -> Recommendation:
     """`rec` with its offered alternatives checked against this patient's whole result set.
 
     An alternative whose own CPIC/DPWG advice for this patient is anything but standard dosing / no
     recommendation (a dose change, avoid, indeterminate, not tested) is kept in `alternative_options` with
     offered=False and the reason, and removed from `alternatives` (what cards, Tasks and reports may offer).
-    Idempotent; returns a new record.
+    Idempotent; returns a new record. memo=False asks the engine afresh (the memoised answer is the same).
     """
-    from ehrgen.rules.engine import interpret  # late: the engine calls this module
-
     if rec.alternatives_screened:
         return rec
     start = rec.alternative_options or [  # a record from before the reviewed table: check its names the same way
         {"drug": a, "condition": "", "note": "", "offered": True, "reason": ""} for a in rec.alternatives]
     if not start:
-        return replace(rec, alternatives_screened=True)
+        return _with(rec, alternatives_screened=True)
     options, offered = [], []
     for opt in start:
         opt = dict(opt)
         if opt.get("offered", True):
-            theirs = interpret(calls, rec.patient, [opt["drug"]], source="both", ruleset=ruleset, screen_alternatives=False)
-            affected = [r for r in theirs if r.action not in SAFE_FOR_PATIENT]
+            affected = affected_by(opt["drug"], calls, ruleset, memo)
             if affected:
                 opt["offered"], opt["reason"] = False, _why(opt["drug"], affected)
             else:
                 offered.append(opt["drug"])
         options.append(opt)
-    return replace(rec, alternatives=offered, alternative_options=options, alternatives_screened=True)
+    return _with(rec, alternatives=offered, alternative_options=options, alternatives_screened=True)
+
+
+def _with(rec: Recommendation, **changes: Any) -> Recommendation:
+    """A shallow copy of `rec` with `changes`, as dataclasses.replace makes, without re-running __init__ (that cost
+    more than the whole check for a patient's ~150 records; none of these fields feeds __post_init__)."""
+    out = object.__new__(type(rec))
+    out.__dict__.update(rec.__dict__, **changes)
+    return out
 
 
 def option_phrases(rec: Recommendation, offered: bool = True) -> list[str]:

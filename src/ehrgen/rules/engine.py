@@ -342,7 +342,11 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
                 r.actionable = False
     if screen_alternatives:
         from ehrgen.rules.alternatives import screen
-        recs = [screen(r, calls, rs) for r in recs]
+        for i, r in enumerate(recs):
+            if r.alternative_options or r.alternatives:
+                recs[i] = screen(r, calls, rs)
+            else:  # nothing to check (most records); these are this call's own fresh records
+                r.alternatives_screened = True
     recs.sort(key=lambda r: (ALERT_ORDER.get(r.alert, 9), r.drug, r.source, r.guideline_id, r.population or ""))
     return recs
 
