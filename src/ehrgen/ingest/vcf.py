@@ -465,8 +465,14 @@ def _apply_record(rec, site: _Site, pdef, gg: GeneGenotypes, seen: dict, reorder
     ref_partial = ((a1 == MISSING) & (a2 == 0)) | ((a2 == MISSING) & (a1 == 0))
     a1 = np.where(part1, PARTIAL, a1)
     a2 = np.where(part2, PARTIAL, a2)
-    a1 = np.where(ref_partial, MISSING, a1)
-    a2 = np.where(ref_partial, MISSING, a2)
+    if rec.CHROM in ("chrX", "X"):
+        # chrX (G6PD): PharmCAT reads '0/.' as one REF allele, a haploid-looking call, so a woman's other
+        # (diploid) calls make the gene not callable (mixed ploidy), never a call from the rest
+        a1 = np.where(ref_partial, 0, a1)
+        a2 = np.where(ref_partial, ABSENT, a2)
+    else:
+        a1 = np.where(ref_partial, MISSING, a1)
+        a2 = np.where(ref_partial, MISSING, a2)
     reasons = imputed.genotype_reasons(rec, gt, reorder, quality) if quality is not None else None
     if reasons is not None and reasons.any():  # imputed genotypes too uncertain to use: missing, reason kept
         a1 = np.where(reasons > 0, MISSING, a1).astype(np.int8)

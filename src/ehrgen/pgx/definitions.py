@@ -70,9 +70,12 @@ class NamedAllele:
     activity_value: str | None = None
     ignored_defined: int = 0  # exempted positions PharmCAT still counts in the score
     display_name: str = ""  # the name calls are reported (and looked up) by: a sub-allele's core allele
+    ambiguous: np.ndarray | None = None  # bool per position: an IUPAC ambiguity code (scored per sample)
 
     def __post_init__(self) -> None:
         self.display_name = self.display_name or self.name
+        if self.ambiguous is None:
+            self.ambiguous = np.zeros(len(self.defined), dtype=bool)
 
 
 @dataclass
@@ -95,6 +98,7 @@ class GeneDefinition:
     masks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.uint16))
     defined: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     score_bonus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ambiguous: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
 
     @property
     def reference_allele(self) -> NamedAllele:
@@ -108,21 +112,25 @@ class GeneDefinition:
         return hit[0], hit[1]
 
 
-def _mask_for(base: str | None, pdef: PositionDef, ref_base: str) -> tuple[int, bool]:
+def _mask_for(base: str | None, pdef: PositionDef, ref_base: str) -> tuple[int, bool, bool]:
+    """(acceptable codes, defined cell, ambiguity-code cell)."""
     if base is None:
         base, defined = ref_base, False
     else:
         defined = True
     alleles = pdef.alleles
     mask = 0
+    ambiguous = False
     if base in alleles:
         mask |= 1 << alleles.index(base)
     elif len(base) == 1 and base in IUPAC:
         for b in IUPAC[base]:
             if b in alleles:
                 mask |= 1 << alleles.index(b)
-        defined = False  # PharmCAT's match score does not count ambiguity-code cells
-    return mask, defined
+        # PharmCAT scores an ambiguity-code cell only where the sample's base there is not the reference
+        # (the matcher adds it per strand): it is kept apart from the plain defined cells
+        defined, ambiguous = False, True
+    return mask, defined, ambiguous
 
 
 def compile_gene(data: dict) -> GeneDefinition:
@@ -136,14 +144,15 @@ def compile_gene(data: dict) -> GeneDefinition:
     for a in raw_alleles:
         masks = np.zeros(len(positions), dtype=np.uint16)
         defined = np.zeros(len(positions), dtype=bool)
+        ambiguous = np.zeros(len(positions), dtype=bool)
         for i, pdef in enumerate(positions):
             ref_base = ref_raw["bases"][i] if ref_raw else pdef.ref
-            masks[i], defined[i] = _mask_for(a["bases"][i], pdef, ref_base)
+            masks[i], defined[i], ambiguous[i] = _mask_for(a["bases"][i], pdef, ref_base)
         display = a.get("display_name") or a["name"]
         fn = functions.get(display, {})
         alleles.append(NamedAllele(a["name"], bool(a.get("reference")), bool(a.get("structural_variant")),
                                    masks, defined, fn.get("function"), fn.get("activity_value"),
-                                   int(a.get("ignored_defined", 0)), display))
+                                   int(a.get("ignored_defined", 0)), display, ambiguous))
     gd = GeneDefinition(
         gene=data["gene"],
         chromosome=data.get("chromosome"),
@@ -164,6 +173,7 @@ def compile_gene(data: dict) -> GeneDefinition:
     if alleles:
         gd.masks = np.stack([a.masks for a in alleles])
         gd.defined = np.stack([a.defined for a in alleles])
+        gd.ambiguous = np.stack([a.ambiguous for a in alleles])
         gd.score_bonus = np.array([a.ignored_defined for a in alleles], dtype=np.int64)
     return gd
 

@@ -207,10 +207,17 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
                phased: bool, warnings: list[str] | None = None) -> list[Diplotype]:
     masks = gd.masks[:, present]
     defined = gd.defined[:, present]
-    # every allele stays a candidate, even one whose defining positions are all missing (score 0): it can
-    # neither be confirmed nor excluded, so it ties wherever the data cannot tell it apart (PharmCAT does the same)
-    eligible = np.array([not a.structural_variant for a in gd.alleles])
-    scores = defined.sum(axis=1) + gd.score_bonus
+    # PharmCAT scores only alleles with at least one defining position read (score > 0); an allele whose
+    # defining positions are all missing can neither be confirmed nor excluded: it is added back afterwards
+    # (_with_unassessable), so ehrgen lists more candidates than PharmCAT there, never fewer
+    amb = gd.ambiguous[:, present]
+    structural = np.array([a.structural_variant for a in gd.alleles])
+    scores = defined.sum(axis=1) + gd.score_bonus  # plus ambiguity cells per strand (_strand_score)
+    reference = np.array([a.reference for a in gd.alleles])
+    readable = (defined | amb).any(axis=1) | (gd.score_bonus > 0)
+    eligible = ~structural & (readable | reference)
+    unassessable = np.nonzero(~structural & ~reference & ~readable & (gd.defined | gd.ambiguous).any(axis=1))[0]
+    nr1, nr2 = c1 > 0, c2 > 0  # non-reference base per strand (ambiguity cells score only there)
     b1 = np.where(c1 >= 0, np.left_shift(1, np.clip(c1, 0, 15)), 0).astype(np.uint16)
     b2 = np.where(c2 >= 0, np.left_shift(1, np.clip(c2, 0, 15)), 0).astype(np.uint16)
     ok1 = (masks & b1) != 0
@@ -221,6 +228,7 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
         cand = np.nonzero(eligible & ok1.all(axis=1))[0]
         if len(cand) == 0:
             return []
+        scores = scores + (amb & nr1).sum(axis=1)
         best = scores[cand].max()
         seen_h: set[str] = set()
         out_h = []
@@ -228,26 +236,72 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
             if scores[k] == best and names[k] not in seen_h:
                 seen_h.add(names[k])
                 out_h.append(_make_diplotype(gd, [names[k]], int(scores[k])))
-        return out_h
+        extra = [u for u in unassessable if ok1[u].all() and names[u] not in seen_h]
+        return _with_unassessable(gd, out_h, [[names[u]] for u in extra], warnings)
     if phased:
         s1 = np.nonzero(eligible & ok1.all(axis=1))[0]
         s2 = np.nonzero(eligible & ok2.all(axis=1))[0]
         pairs = [(i, j) for i in s1 for j in s2]
+        sc1 = scores + (amb & nr1).sum(axis=1)
+        sc2 = scores + (amb & nr2).sum(axis=1)
+        totals = [int(sc1[i] + sc2[j]) for i, j in pairs]
     else:
         cand = np.nonzero(eligible & (ok1 | ok2).all(axis=1))[0]
         if len(cand) == 0:
             return []
         o1, o2 = ok1[cand], ok2[cand]
-        valid = ((o1[:, None, :] & o2[None, :, :]) | (o2[:, None, :] & o1[None, :, :])).all(axis=2)
+        straight = o1[:, None, :] & o2[None, :, :]  # i takes strand 1's base, j strand 2's
+        crossed = o2[:, None, :] & o1[None, :, :]
+        valid = (straight | crossed).all(axis=2)
         ii, jj = np.nonzero(np.triu(valid))
         pairs = [(int(cand[i]), int(cand[j])) for i, j in zip(ii, jj)]
+        totals = []
+        if len(pairs):
+            # unphased: each position's bases can go either way, so an ambiguity cell scores where some valid
+            # arrangement gives its allele the non-reference base (best arrangement per position)
+            a = amb[cand]
+            ai, aj = a[ii], a[jj]
+            v_straight = (ai & nr1) .astype(np.int16) + (aj & nr2)
+            v_crossed = (ai & nr2).astype(np.int16) + (aj & nr1)
+            st, cr = straight[ii, jj], crossed[ii, jj]
+            extra = np.maximum(np.where(st, v_straight, -1), np.where(cr, v_crossed, -1)).sum(axis=1)
+            totals = [int(scores[i] + scores[j] + e) for (i, j), e in zip(pairs, extra.tolist())]
     if not pairs:
         return []
-    totals = [int(scores[i] + scores[j]) for i, j in pairs]
+    picked = None
     if not phased and gd.unphased_priorities:
         picked = _unphased_priority(gd, pairs, totals, names, warnings)
-        if picked is not None:
-            return [picked]
+    out: list[Diplotype] = [picked] if picked is not None else _top_pairs(gd, pairs, totals, names)
+    # an unassessable allele u can replace either allele of a call wherever the data allow the pair (pairs of
+    # two unassessable alleles are not listed: one is enough to make the result indeterminate)
+    by_name: dict[str, list[int]] = {}
+    for k, n in enumerate(names):
+        if eligible[k]:
+            by_name.setdefault(n, []).append(k)
+    extra: list[list[str]] = []
+    for d in out:
+        for keep in {d.allele1, d.allele2}:
+            for u in unassessable:
+                for i in by_name.get(keep or "", []):
+                    if phased:
+                        fits = (ok1[i].all() and ok2[u].all()) or (ok1[u].all() and ok2[i].all())
+                    else:
+                        fits = bool(((ok1[i] & ok2[u]) | (ok2[i] & ok1[u])).all())
+                    if fits:
+                        extra.append(list(order_pair(gd, keep, names[u])))
+                        break
+    return _with_unassessable(gd, out, extra, warnings)
+
+
+def unassessable_alleles(gd: GeneDefinition, missing_positions: list[int]) -> set[str]:
+    """Names of the non-reference alleles whose every defining position is missing (never assumed absent)."""
+    gone = {k for k, p in enumerate(gd.positions) if p.pos in set(missing_positions)}
+    return {a.display_name for a in gd.alleles
+            if not a.reference and not a.structural_variant and (a.defined | a.ambiguous).any()
+            and set(np.nonzero(a.defined | a.ambiguous)[0].tolist()) <= gone and not a.ignored_defined}
+
+
+def _top_pairs(gd: GeneDefinition, pairs: list[tuple[int, int]], totals: list[int], names: list[str]) -> list[Diplotype]:
     best = max(totals)
     seen: set[tuple[str, str]] = set()
     out: list[Diplotype] = []
@@ -261,6 +315,33 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
         out.append(_make_diplotype(gd, list(key), t))
     out.sort(key=lambda d: (natural_key(d.allele1), natural_key(d.allele2 or "")))
     return out
+
+
+def _with_unassessable(gd: GeneDefinition, out: list[Diplotype], extra: list[list[str]],
+                       warnings: list[str] | None) -> list[Diplotype]:
+    """The call plus the diplotypes that differ from it only by an allele whose every defining position is
+    missing here (ehrgen says less than PharmCAT there: such an allele is never assumed absent)."""
+    have = {tuple(sorted([d.allele1, d.allele2 or ""])) for d in out}
+    added = []
+    for names in extra:
+        key = tuple(sorted([names[0], names[1] if len(names) > 1 else ""]))
+        if key in have:
+            continue
+        have.add(key)
+        added.append(_make_diplotype(gd, names, 0))
+    if not added:
+        return out
+    alleles = sorted({n for d in added for n in (d.allele1, d.allele2) if n} - {n for d in out for n in (d.allele1, d.allele2) if n},
+                     key=natural_key)
+    if warnings is not None:
+        warnings.append(f"{gd.gene}: every defining position of {', '.join(alleles)} is missing: "
+                        "such alleles can be neither confirmed nor excluded, so the diplotypes with them are "
+                        "listed too (PharmCAT leaves them out)")
+    res = out + added
+    res.sort(key=lambda d: (natural_key(d.allele1), natural_key(d.allele2 or "")))
+    return res
+
+
 
 
 def _unphased_priority(gd: GeneDefinition, pairs: list[tuple[int, int]], totals: list[int], names: list[str],
@@ -343,24 +424,44 @@ def _call_variant_list(gd: GeneDefinition, present, c1, c2, haploid, het, phased
     strand1: list[str] = []
     strand2: list[str] = []
     detected: list[str] = []
+    # a variant position is explained by one named allele per strand: alleles defined at more positions take
+    # theirs first (HapB3 consumes its intronic SNP, which is otherwise the allele c.1129-5923C>G), as
+    # PharmCAT combines alleles only over disjoint positions
+    variants = sorted(variants, key=lambda v: -len(v[1]))
+    left1, left2 = set(range(len(c1))), set(range(len(c2)))  # positions not yet explained, per strand
+    avail: dict[tuple[int, int], int] = {}
+    for k in range(len(c1)):
+        for x in (int(c1[k]), int(c2[k])):
+            if x > 0:
+                avail[(k, x)] = avail.get((k, x), 0) + 1
     for name, idx, masks in variants:
         m = masks[present[idx]]
+        ks = [int(k) for k in idx]
         # the variant must differ from the reference at the position to count as carried
         on1 = all((c1[k] >= 0) and bool(mm & (1 << int(c1[k]))) and int(c1[k]) != 0 for k, mm in zip(idx, m))
         on2 = all((c2[k] >= 0) and bool(mm & (1 << int(c2[k]))) and int(c2[k]) != 0 for k, mm in zip(idx, m))
         if not effectively_phased:
-            # unphased: count copies position by position (a homozygous variant is listed twice)
-            copies = min(int((c1[k] >= 0 and bool(mm & (1 << int(c1[k]))) and c1[k] != 0))
-                         + int((c2[k] >= 0 and bool(mm & (1 << int(c2[k]))) and c2[k] != 0))
-                         for k, mm in zip(idx, m))
+            # unphased: count copies position by position (a homozygous variant is listed twice); each
+            # observed copy at a position is used by one allele only
+            copies = min(sum(n for (kk, code), n in avail.items() if kk == k and mm & (1 << code))
+                         for k, mm in zip(ks, m))
+            for k, mm in zip(ks, m):
+                need = copies
+                for (kk, code), n in list(avail.items()):
+                    if kk == k and need and n and mm & (1 << code):
+                        take = min(need, n)
+                        avail[(kk, code)] -= take
+                        need -= take
             detected += [name] * copies
             continue
-        if het.sum() == 1 and not phased and on1 and not on2:
-            on1, on2 = False, True  # a single heterozygous variant: put it on the second strand
-        if on1:
+        if het.sum() == 1 and not phased and on1 and not on2 and all(c2[k] == 0 for k in ks):
+            on1, on2 = False, True  # a single heterozygous variant (REF/ALT): put it on the second strand
+        if on1 and all(k in left1 for k in ks):
             strand1.append(name)
-        if on2:
+            left1 -= set(ks)
+        if on2 and all(k in left2 for k in ks):
             strand2.append(name)
+            left2 -= set(ks)
     if haploid:
         names = [_strand_name(strand1, ref)]
         lookup = [_lowest(gd, strand1, ref)]
