@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -358,11 +359,14 @@ def compare(source: str, vcf: Path, ours: dict, theirs: dict) -> tuple[int, list
     return n, out
 
 
-def diff_files(source: str, vcfs: list[Path], log=print, expand: dict | None = None) -> tuple[int, list[Difference]]:
-    theirs = run_oracle(vcfs, log=log)
+def diff_files(source: str, vcfs: list[Path], log=print, oracle_input: dict[Path, Path] | None = None
+               ) -> tuple[int, list[Difference]]:
+    """ehrgen on each file against PharmCAT on the same file, or on its preprocessed form (`oracle_input`)."""
+    oracle_input = oracle_input or {}
+    theirs = run_oracle([oracle_input.get(v, v) for v in vcfs], log=log)
     total, diffs = 0, []
     for v in vcfs:
-        n, d = compare(source, v, ehrgen_answers(v), theirs[v])
+        n, d = compare(source, v, ehrgen_answers(v), theirs[oracle_input.get(v, v)])
         total += n
         diffs += d
     return total, diffs
@@ -551,7 +555,97 @@ def cohort_files(out_dir: Path, full: bool = False) -> tuple[list[Path], dict[st
     return files, stands_for
 
 
+# ------------------------------------------------------------------------------- PharmCAT's preprocessing
+
+def _trim(ref: str, alt: str) -> tuple[int, str, str]:
+    """An allele pair with shared suffix, then shared prefix (one anchor base kept), removed."""
+    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    off = 0
+    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
+        ref, alt, off = ref[1:], alt[1:], off + 1
+    return off, ref, alt
+
+
+def normalise_for_pharmcat(src: Path, dst: Path, defs: dict[str, GeneDef]) -> Path:
+    """What PharmCAT's preprocessor (bcftools norm -m+ against GRCh38) would do to a file, for the few cases
+    the 1000 Genomes files need: records split at one position are merged into one multi-allelic record, and an
+    allele written with another REF than PharmCAT's definition is rewritten in the definition's form. PharmCAT
+    itself discards such records ("REF does not match", "first valid entry trumps others"), which would
+    compare ehrgen's reading of the data against PharmCAT not reading it."""
+    want = {(d.chrom, v["position"]): v for d in defs.values() for v in d.variants}
+    lines = src.read_text().splitlines()
+    head = [l for l in lines if l.startswith("#")]
+    groups: dict[tuple[str, int], list[list[str]]] = {}
+    order: list[tuple[str, int]] = []
+    for l in lines:
+        if l.startswith("#"):
+            continue
+        f = l.split("\t")
+        chrom = f[0] if f[0].startswith("chr") else "chr" + f[0]
+        key = (chrom, int(f[1]))
+        if key not in groups:
+            order.append(key)
+        groups.setdefault(key, []).append(f)
+    body = []
+    for key in order:
+        recs = groups[key]
+        ref = max((r[3] for r in recs), key=len)
+        alts: list[str] = []
+        maps = []
+        for r in recs:
+            tail = ref[len(r[3]):] if ref.startswith(r[3]) else None
+            m = [0]
+            for a in r[4].split(","):
+                a2 = a + tail if tail is not None and a not in ("*", ".") and not a.startswith("<") else a
+                if a2 not in alts:
+                    alts.append(a2)
+                m.append(alts.index(a2) + 1)
+            maps.append(m)
+        v = want.get(key)
+        if v is not None and ref != v["ref"]:
+            # rewrite into the definition's representation where each allele means the same change
+            rewritten = []
+            for a in alts:
+                t = _trim(ref, a)
+                hit = next((x for x in v["alts"] if _trim(v["ref"], x) == t), None)
+                rewritten.append(hit)
+            if all(x is not None for x in rewritten) and len(set(rewritten)) == len(rewritten):
+                ref, alts = v["ref"], rewritten
+        n = len(recs[0]) - 9
+        gts = []
+        for k in range(n):
+            per = [re.split(r"([/|])", r[9 + k].split(":")[0]) for r in recs]
+            slots = per[0][::2]
+            seps = per[0][1::2]
+            merged = []
+            for j in range(len(slots)):
+                vals = [p[::2][j] if j < len(p[::2]) else "." for p in per]
+                nonref = [maps[i][int(x)] for i, x in enumerate(vals) if x not in (".", "0")]
+                if len(set(nonref)) > 1:
+                    merged.append(".")  # two different ALTs on one haplotype: conflicting records, unknown
+                else:
+                    merged.append(str(nonref[0]) if nonref else ("0" if all(x == "0" for x in vals) else
+                                                                 ("0" if "0" in vals else ".")))
+            gts.append("".join(m + (seps[j] if j < len(seps) else "") for j, m in enumerate(merged)))
+        r0 = recs[0]
+        body.append("\t".join([r0[0], r0[1], r0[2], ref, ",".join(alts), r0[5], r0[6], ".", "GT", *gts]))
+    dst.write_text("\n".join(head + body) + "\n")
+    return dst
+
+
 # ------------------------------------------------------------------------------------------------- main
+
+def preprocessed(files: list[Path]) -> dict[Path, Path]:
+    """Each cohort file -> its PharmCAT-preprocessed twin (see normalise_for_pharmcat)."""
+    defs = load_oracle_definitions()
+    out = {}
+    for f in files:
+        d = f.parent / "pharmcat-input"
+        d.mkdir(exist_ok=True)
+        out[f] = normalise_for_pharmcat(f, d / f.name, defs)
+    return out
+
 
 def regression_files() -> list[Path]:
     return sorted(REGRESSIONS.glob("*.vcf"))
@@ -605,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"PharmCAT oracle not found at {ORACLE} (or no java)", file=sys.stderr)
         return 2
     t0 = time.time()
+    oracle_input = None
     work = args.work or Path(tempfile.mkdtemp(prefix="ehrgen-diff-"))
     if args.what == "random":
         files = generate_case_files(work, args.seed, args.samples)
@@ -614,7 +709,8 @@ def main(argv: list[str] | None = None) -> int:
         files = regression_files()
     else:
         files, _ = cohort_files(work, full=args.full)
-    n, diffs = diff_files(args.what, files)
+        oracle_input = preprocessed(files)
+    n, diffs = diff_files(args.what, files, oracle_input=oracle_input)
     if args.save_regressions:
         for p in save_regressions(diffs):
             print(f"regression case: {p.relative_to(ROOT)}")
