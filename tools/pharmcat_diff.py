@@ -636,13 +636,13 @@ def normalise_for_pharmcat(src: Path, dst: Path, defs: dict[str, GeneDef]) -> Pa
 
 # ------------------------------------------------------------------------------------------------- main
 
-def preprocessed(files: list[Path]) -> dict[Path, Path]:
-    """Each cohort file -> its PharmCAT-preprocessed twin (see normalise_for_pharmcat)."""
+def preprocessed(files: list[Path], work: Path | None = None) -> dict[Path, Path]:
+    """Each file -> its PharmCAT-preprocessed twin (see normalise_for_pharmcat), beside it or under `work`."""
     defs = load_oracle_definitions()
     out = {}
     for f in files:
-        d = f.parent / "pharmcat-input"
-        d.mkdir(exist_ok=True)
+        d = (work or f.parent) / "pharmcat-input"
+        d.mkdir(parents=True, exist_ok=True)
         out[f] = normalise_for_pharmcat(f, d / f.name, defs)
     return out
 
@@ -659,6 +659,7 @@ def save_regressions(diffs: list[Difference], out_dir: Path = REGRESSIONS) -> li
     """Each sample with an unexplained difference as its own one-sample VCF (the fixed regression set: every
     difference ever found is replayed against PharmCAT by the `regressions` mode and its test)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    defs = load_oracle_definitions()
     written = []
     for vcf, sample in sorted({(d.file, d.sample) for d in diffs if not d.accepted}):
         opener = gzip.open if vcf.endswith(".gz") else open
@@ -666,10 +667,16 @@ def save_regressions(diffs: list[Difference], out_dir: Path = REGRESSIONS) -> li
             lines = fh.read().splitlines()
         header = next(l for l in lines if l.startswith("#CHROM")).split("\t")
         col = header.index(sample)
-        body = ["\t".join(header[:9] + [sample])]
-        body += ["\t".join((f := l.split("\t"))[:9] + [f[col]]) for l in lines if not l.startswith("#")]
-        text = "\n".join([l for l in lines if l.startswith("##")] + body) + "\n"
         genes = sorted({d.gene for d in diffs if d.file == vcf and d.sample == sample and not d.accepted})
+        keep = {(defs[g].chrom, v["position"]) for g in genes for v in defs[g].variants}
+        body = ["\t".join(header[:9] + [sample])]
+        for l in lines:
+            if l.startswith("#"):
+                continue
+            f = l.split("\t")
+            if ((f[0] if f[0].startswith("chr") else "chr" + f[0]), int(f[1])) in keep:  # the genes' records
+                body.append("\t".join(f[:9] + [f[col]]))
+        text = "\n".join([l for l in lines if l.startswith("##")] + body) + "\n"
         name = f"{'-'.join(genes)}_{hashlib.sha256(text.encode()).hexdigest()[:10]}.vcf"
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
@@ -707,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         files = example_files()
     elif args.what == "regressions":
         files = regression_files()
+        oracle_input = preprocessed(files, Path(work))
     else:
         files, _ = cohort_files(work, full=args.full)
         oracle_input = preprocessed(files)
