@@ -67,3 +67,20 @@ def test_bad_mllp_address_is_a_one_line_error(tmp_path, export_dir):
 def test_missing_export_dir_is_a_one_line_error(tmp_path):
     res = CliRunner().invoke(_app(), _args(tmp_path, str(tmp_path / "nope"), "--outbox", str(tmp_path / "b")))
     assert res.exit_code == 2 and "ehrgen export" in res.output
+
+
+def test_unreachable_target_is_not_explained_as_missing_consent(tmp_path, export_dir, monkeypatch):
+    """Patients queued for a dead target were released (consent given): the note speaks only of the withheld."""
+    import socket
+
+    monkeypatch.setenv("EHRGEN_CONFIG", str(tmp_path / "none.toml"))
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    consent = tmp_path / "consent.json"
+    consent.write_text(json.dumps({"P001": True, "P002": False}))
+    res = CliRunner().invoke(_app(), _args(tmp_path, str(export_dir), "--fhir", f"http://127.0.0.1:{port}/fhir",
+                                           "--consent", str(consent)))
+    assert res.exit_code == 1, res.output
+    assert "failed" in res.output
+    assert "nothing was released" not in res.output and "1 patient(s) withheld" in res.output

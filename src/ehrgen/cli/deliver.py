@@ -111,8 +111,10 @@ def _explain_withheld(report, consent_from: str | None) -> None:
     withheld = sorted({o.patient_id for o in report.outcomes if o.status == "withheld"})
     if not withheld:
         return
-    released = {o.patient_id for o in report.outcomes if o.status in ("sent", "unchanged")}
-    head = "nothing was released" if not released else f"{len(withheld)} patient(s) withheld"
+    # "nothing was released" only when consent withheld everyone: patients queued for an unreachable target
+    # were released, just not delivered yet (their own rows and the target's notice say so)
+    others = {o.patient_id for o in report.outcomes if o.status != "withheld"}
+    head = "nothing was released" if not others else f"{len(withheld)} patient(s) withheld"
     if consent_from is None:
         err_console.print(
             f"note: {head}: no consent data was given, and no consent means no release. Give the clinical data "
