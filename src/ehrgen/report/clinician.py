@@ -155,9 +155,9 @@ def _rec_view(rec: Recommendation, text: dict[str, Any]) -> dict[str, Any]:
         "summary": plain_summary(rec.summary),
         "dose_percent": rec.dose_percent,
         "alternatives": list(rec.alternatives),
-        # the same sentence the FHIR Task and the ORU carry: offered options with their condition, options
-        # withheld for this patient and why, or that the guideline names none
-        "alternatives_text": alternatives_text(rec),
+        # what the FHIR Task and the ORU say (offered options with their condition, options withheld for this
+        # patient, or that the guideline names none), with a withheld option pointing at its own row
+        "alternatives_text": alternatives_text(rec, compact=True),
         "actionable": bool(rec.actionable),
         "reason": rec.reason,
         "guideline_id": rec.guideline_id,
@@ -183,6 +183,30 @@ def _basis_text(gene: str, value: str, calls: dict[str, dict[str, Any]]) -> str:
         score = f" (activity score {g['activity_score']})" if g["activity_score"] else ""
         return f"{g['phenotype']}{score}"
     return value
+
+
+def _split_undetermined(blocks: list[dict[str, Any]], by_gene: dict[str, dict[str, Any]]
+                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Drugs whose every recommendation is 'indeterminate' are listed together per undetermined gene result
+    (one line each, not a block per drug repeating why): what would resolve it is said once under "What was not
+    tested", and every row is in full in Appendix A."""
+    keep, groups = [], {}
+    for b in blocks:
+        rows = [r for r in b["rows"] if r.get("actionable")]
+        if not rows or any(r["action"] != "indeterminate" for r in rows):
+            keep.append(b)
+            continue
+        genes = [x["gene"] for x in b["basis"]]
+        open_ = [g for g in genes if (by_gene.get(g) or {}).get("indeterminate")
+                 or not (by_gene.get(g) or {}).get("phenotype")]
+        key = tuple(sorted(open_ or genes))
+        grp = groups.setdefault(key, {"genes": [{"gene": g, "phenotype": (by_gene.get(g) or {}).get("phenotype")
+                                                 or "not determined"} for g in key],
+                                      "drugs": [], "refs": []})
+        grp["drugs"].append(b["drug"])
+        for r in b["rows"]:
+            grp["refs"].extend(x for x in r["refs"] if x not in grp["refs"])
+    return keep, list(groups.values())
 
 
 def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, Any],
@@ -453,6 +477,7 @@ def build_report_model(
     meds = _medication_blocks(list(medications), recs, findings, text, by_gene)
     med_drugs = {m["drug"] for m in meds}
     blocks = [_block(f.drug, list(f.recs), f.alert, text, by_gene) for f in findings if f.drug not in med_drugs]
+    blocks, undetermined = _split_undetermined(blocks, by_gene)
     # appendix: every actionable recommendation in full, then the drugs checked with no change, by action
     no_change: dict[str, list[str]] = {}
     finding_drugs = {f.drug for f in findings}
@@ -500,6 +525,7 @@ def build_report_model(
         "headline": counts.headline(),
         "medications": meds,
         "findings": blocks,
+        "undetermined": undetermined,
         "all_findings": [_block(f.drug, list(f.recs), f.alert, text, by_gene) for f in findings],
         "genes": genes,
         "drugs": drugs,

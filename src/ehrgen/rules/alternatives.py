@@ -203,13 +203,23 @@ def option_phrases(rec: Recommendation, offered: bool = True) -> list[str]:
     return out
 
 
-def alternatives_text(rec: Recommendation) -> str:
-    """One sentence for FHIR / HL7 / reports: what may be offered, what was withheld and why, or that none is named."""
+def alternatives_text(rec: Recommendation, compact: bool = False) -> str:
+    """One sentence for FHIR / HL7 / reports: what may be offered, what was withheld and why, or that none is named.
+
+    `compact` (the clinician report, which gives every drug its own row): a withheld option is named with a
+    pointer to its own row instead of repeating that row's advice."""
     parts = []
     offered = option_phrases(rec, True) if rec.alternative_options else list(rec.alternatives)
     if offered:
         parts.append("Alternatives named by the guideline: " + "; ".join(offered) + ".")
-    withheld = option_phrases(rec, False)
+    if compact:
+        names = [o["drug"] for o in rec.alternative_options if not bool(o.get("offered", True))]
+        if names:
+            parts.append(f"Not offered as a switch: {', '.join(names)} (each is itself affected for this patient: "
+                         "see its own row).")
+        withheld = []
+    else:
+        withheld = option_phrases(rec, False)
     if withheld:
         parts.append(" ".join(w[:1].upper() + w[1:] + "." for w in withheld))
     if rec.alternatives_note and not offered:
