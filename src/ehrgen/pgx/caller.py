@@ -57,16 +57,30 @@ def _call_gene_column_plain(gd, gg) -> list[GeneCall]:
         calls = [call_gene(gd, Pattern(gg.a1[k], gg.a2[k], gg.phased[k], gg.ps[k]), gg.file_missing, gg.warnings)
                  for k in first]
         return [calls[i] for i in inverse.ravel()]
-    cache: dict[bytes, GeneCall] = {}
-    out = []
-    for j in range(n):
-        key = _pattern_key(gg.a1[j], gg.a2[j], gg.phased[j], gg.ps[j])
-        hit = cache.get(key)
-        if hit is None:
-            hit = cache[key] = call_gene(gd, Pattern(gg.a1[j], gg.a2[j], gg.phased[j], gg.ps[j]),
-                                         gg.file_missing, gg.warnings)
-        out.append(hit)
-    return out
+    # phased data: phase sets only matter by equality, so each row's PS values become their rank within the row
+    # (vectorised; the same keys _pattern_key gives one row at a time), then distinct rows are matched once
+    ranks = _row_ranks(gg.ps)
+    rows = np.ascontiguousarray(np.concatenate(
+        [gg.a1.astype(np.int16), gg.a2.astype(np.int16), gg.phased.astype(np.int16),
+         np.where(gg.phased.any(axis=1)[:, None], ranks, 0).astype(np.int16)], axis=1))
+    uniq, first, inverse = np.unique(rows.view(np.dtype((np.void, rows.shape[1] * 2))).ravel(),
+                                     return_index=True, return_inverse=True)
+    calls = [call_gene(gd, Pattern(gg.a1[k], gg.a2[k], gg.phased[k], gg.ps[k]), gg.file_missing, gg.warnings)
+             for k in first]
+    return [calls[i] for i in inverse.ravel()]
+
+
+def _row_ranks(ps: np.ndarray) -> np.ndarray:
+    """Per row, each value's rank among the row's distinct values (np.unique's inverse, for every row at once)."""
+    if ps.size == 0:
+        return ps.astype(np.int64)
+    order = np.argsort(ps, axis=1, kind="stable")
+    srt = np.take_along_axis(ps, order, axis=1)
+    step = np.concatenate([np.zeros((ps.shape[0], 1), dtype=np.int64),
+                           (np.diff(srt, axis=1) != 0).astype(np.int64)], axis=1)
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.cumsum(step, axis=1), axis=1)
+    return ranks
 
 
 def call_batch(batch: GenotypeBatch, definitions: Definitions | None = None,
