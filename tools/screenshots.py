@@ -10,6 +10,7 @@ pass --cohort RUN_DIR to refresh it too.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,11 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     p, run = args.patient, args.run_dir
     pages = [(run / "export" / f"{p}.report.html", f"report-{p}.png", 1000, 1400),
              (run / "patient" / f"{p}.summary.html", f"patient-summary-{p}.png", 800, 1100),
-             (run / "patient" / f"{p}.card.html", f"wallet-card-{p}.png", 800, 560)]
+             (run / "patient" / f"{p}.card.html", f"wallet-card-{p}.png", 340, 220)]
     if args.cohort:
         pages.append((args.cohort / "cohort-summary.html", "cohort-summary.png", 1100, 1400))
     for src, name, w, h in pages:
-        screenshot(src.read_text(encoding="utf-8"), args.out / name, w, h)
+        png = src.with_suffix(".png")  # the run's own card PNG (3x, card-sized) when it wrote one
+        if name.startswith("wallet-card") and png.is_file():
+            shutil.copyfile(png, args.out / name)
+        else:
+            screenshot(src.read_text(encoding="utf-8"), args.out / name, w, h)
         print(args.out / name)
     return 0
 
