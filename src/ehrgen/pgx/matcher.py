@@ -1,8 +1,11 @@
 """Named-allele matching for one gene and one sample's genotype pattern (pure functions, no I/O).
 
 Semantics follow PharmCAT's documented Named Allele Matcher:
-- a position missing from the data is dropped from consideration, never assumed reference; an allele whose
-  defining positions are all missing cannot be matched; scores count the defined positions still present;
+- a position missing from the data is dropped from consideration, never assumed reference; scores count the
+  defined positions still present (an IUPAC ambiguity cell only where the sample's base is not the reference);
+- an allele whose defining positions are all missing is left out of scoring, as PharmCAT leaves it out, and
+  then listed back: every diplotype that differs from the call by such an allele is a candidate too (ehrgen
+  says less than PharmCAT there, never more);
 - unphased data: every pair of named alleles consistent with the genotypes is a candidate; all top-scoring
   pairs are returned (ties are reported, not broken);
 - phased data: each strand is matched on its own;
@@ -212,7 +215,7 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
     # (_with_unassessable), so ehrgen lists more candidates than PharmCAT there, never fewer
     amb = gd.ambiguous[:, present]
     structural = np.array([a.structural_variant for a in gd.alleles])
-    scores = defined.sum(axis=1) + gd.score_bonus  # plus ambiguity cells per strand (_strand_score)
+    scores = defined.sum(axis=1) + gd.score_bonus  # plus ambiguity cells, scored per strand below
     reference = np.array([a.reference for a in gd.alleles])
     readable = (defined | amb).any(axis=1) | (gd.score_bonus > 0)
     eligible = ~structural & (readable | reference)
@@ -261,11 +264,11 @@ def _call_star(gd: GeneDefinition, present: np.ndarray, c1: np.ndarray, c2: np.n
             # arrangement gives its allele the non-reference base (best arrangement per position)
             a = amb[cand]
             ai, aj = a[ii], a[jj]
-            v_straight = (ai & nr1) .astype(np.int16) + (aj & nr2)
+            v_straight = (ai & nr1).astype(np.int16) + (aj & nr2)
             v_crossed = (ai & nr2).astype(np.int16) + (aj & nr1)
             st, cr = straight[ii, jj], crossed[ii, jj]
-            extra = np.maximum(np.where(st, v_straight, -1), np.where(cr, v_crossed, -1)).sum(axis=1)
-            totals = [int(scores[i] + scores[j] + e) for (i, j), e in zip(pairs, extra.tolist())]
+            amb_score = np.maximum(np.where(st, v_straight, -1), np.where(cr, v_crossed, -1)).sum(axis=1)
+            totals = [int(scores[i] + scores[j] + e) for (i, j), e in zip(pairs, amb_score.tolist())]
     if not pairs:
         return []
     picked = None
