@@ -53,8 +53,9 @@ def register(app: typer.Typer) -> None:
         batch = read_genotypes(vcf, defs, samples=sample or None, calling=calling)
         outside = load_outside_calls(outside_calls, batch.samples, defs) if outside_calls else None
         results = call_batch(batch, defs, outside, source_sha256=file_sha256(vcf))
+        memo: dict[int, dict] = {}  # samples with the same genotype pattern share their gene calls
         for r in results:
-            write_sample_calls(r, out)
+            write_sample_calls(r, out, memo)
         write_calls_tsv(results, out / "calls.tsv")
         from ehrgen.cli import lineage
 

@@ -12,6 +12,11 @@ from typing import Iterable
 
 from ehrgen.pgx.model import SampleCalls
 
+try:  # orjson ships with prefect (a pinned dependency); json gives the same layout without it
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
 CALLS_TSV_COLUMNS = ("sample", "gene", "diplotypes", "phenotype", "activity_score", "status")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -39,9 +44,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def write_sample_calls(calls: SampleCalls, out_dir: Path) -> Path:
+def calls_json(doc: dict) -> str:
+    """The calls.json text: orjson (installed with prefect) when present, else json with the same layout."""
+    if _orjson is not None:
+        return _orjson.dumps(doc, option=_orjson.OPT_INDENT_2).decode("utf-8") + "\n"
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_sample_calls(calls: SampleCalls, out_dir: Path, memo: dict[int, dict] | None = None) -> Path:
+    """`<sample>.calls.json`. `memo` (one dict for a whole batch): call_batch shares one GeneCall object between
+    samples with the same genotype pattern, so each distinct object is converted once (the file is the same)."""
+    genes = None
+    if memo is not None:
+        genes = {}
+        for g, gc in calls.genes.items():
+            d = memo.get(id(gc))
+            if d is None:
+                d = memo[id(gc)] = gc.to_dict()
+            genes[g] = d
     path = out_dir / f"{safe_name(calls.sample)}.calls.json"
-    atomic_write_text(path, json.dumps(calls.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(path, calls_json(calls.to_dict(gene_dicts=genes)))
     return path
 
 

@@ -14,7 +14,7 @@ from ehrgen import __version__
 from ehrgen.errors import InputError
 from ehrgen.pgx.caller import call_batch, file_sha256
 from ehrgen.pgx.model import SampleCalls
-from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name
+from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name, write_sample_calls
 from ehrgen.pipeline.context import Context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import SampleJob, VcfJob
@@ -38,18 +38,8 @@ def _dumps(doc: Any) -> str:
 
 
 def write_calls_fast(calls: SampleCalls, out_dir: Path, memo: dict[int, dict]) -> Path:
-    """Same file as ehrgen.pgx.output.write_sample_calls, faster on cohorts: call_batch shares one GeneCall
-    object between samples with the same genotype pattern, so each distinct object is converted once."""
-    genes = {}
-    for g, gc in calls.genes.items():
-        d = memo.get(id(gc))
-        if d is None:
-            d = memo[id(gc)] = gc.to_dict()
-        genes[g] = d
-    head = calls.to_dict(gene_dicts=genes)  # the schema stays owned by the model
-    path = out_dir / f"{safe_name(calls.sample)}.calls.json"
-    atomic_write_text(path, _dumps(head))
-    return path
+    """ehrgen.pgx.output.write_sample_calls with a memo for the batch (the same file `ehrgen call` writes)."""
+    return write_sample_calls(calls, out_dir, memo)
 
 
 def _reason(exc: BaseException) -> str:
