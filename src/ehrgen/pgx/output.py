@@ -44,8 +44,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def calls_json(doc: dict) -> str:
-    """The calls.json text: orjson (installed with prefect) when present, else json with the same layout."""
+def json_text(doc: dict) -> str:
+    """The text of a stage file (calls.json, recommendations): orjson (installed with prefect) when present,
+    else json with the same layout."""
     if _orjson is not None:
         return _orjson.dumps(doc, option=_orjson.OPT_INDENT_2).decode("utf-8") + "\n"
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -63,7 +64,7 @@ def write_sample_calls(calls: SampleCalls, out_dir: Path, memo: dict[int, dict] 
                 d = memo[id(gc)] = gc.to_dict()
             genes[g] = d
     path = out_dir / f"{safe_name(calls.sample)}.calls.json"
-    atomic_write_text(path, calls_json(calls.to_dict(gene_dicts=genes)))
+    atomic_write_text(path, json_text(calls.to_dict(gene_dicts=genes)))
     return path
 
 

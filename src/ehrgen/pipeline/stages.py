@@ -14,32 +14,16 @@ from ehrgen import __version__
 from ehrgen.errors import InputError
 from ehrgen.pgx.caller import call_batch, file_sha256
 from ehrgen.pgx.model import SampleCalls
-from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name, write_sample_calls
+from ehrgen.pgx.output import atomic_write_text, json_text, read_sample_calls, safe_name, write_sample_calls
 from ehrgen.pipeline.context import Context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import SampleJob, VcfJob
 from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, write_state
 from ehrgen.rules.model import Recommendation
 
-try:  # orjson ships with prefect; json is the fallback
-    import orjson as _orjson
-except ImportError:  # pragma: no cover
-    _orjson = None
-
 log = logging.getLogger(__name__)
 EXPORT_FORMAT = "ehrgen.export/2"  # bump when the exported files change shape: forces a re-export
 RECS_SCHEMA = "ehrgen.recommendations/1"
-
-
-def _dumps(doc: Any) -> str:
-    if _orjson is not None:
-        return _orjson.dumps(doc, option=_orjson.OPT_INDENT_2).decode("utf-8") + "\n"
-    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
-
-
-def write_calls_fast(calls: SampleCalls, out_dir: Path, memo: dict[int, dict]) -> Path:
-    """ehrgen.pgx.output.write_sample_calls with a memo for the batch (the same file `ehrgen call` writes)."""
-    return write_sample_calls(calls, out_dir, memo)
 
 
 def _reason(exc: BaseException) -> str:
@@ -151,7 +135,7 @@ def _call_todo(vcf: str, todo: list[SampleJob], results: dict[str, Called], outs
     for sc in calls:
         c = results[sc.sample]
         try:
-            write_calls_fast(sc, dirs.calls, memo)
+            write_sample_calls(sc, dirs.calls, memo)  # the same file `ehrgen call` writes
             write_state(dirs.calls, sc.sample, {"fingerprint": c.calls_fp, "patient": c.outcome.patient})
             c.calls = sc
         except Exception as exc:
@@ -191,7 +175,7 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
            "rules_version": ctx.ruleset.version, "rules_sha256": ctx.rules_fp,
            **({"assumptions": list(calls.assumptions)} if calls.assumptions else {}),  # e.g. absent_is_reference
            "recommendations": [dict(vars(r)) for r in recs]}  # flat dataclass: no deep asdict copy needed
-    atomic_write_text(path, _dumps(doc))
+    atomic_write_text(path, json_text(doc))
     write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs),
                                                      **rec_counts(recs)})
     return recs
