@@ -6,6 +6,7 @@ import typer
 from typer.testing import CliRunner
 
 from ehrgen.cli import deliver as deliver_cli
+from tests.net import closed_port
 
 from .conftest import default_script
 
@@ -71,12 +72,8 @@ def test_missing_export_dir_is_a_one_line_error(tmp_path):
 
 def test_unreachable_target_is_not_explained_as_missing_consent(tmp_path, export_dir, monkeypatch):
     """Patients queued for a dead target were released (consent given): the note speaks only of the withheld."""
-    import socket
-
     monkeypatch.setenv("EHRGEN_CONFIG", str(tmp_path / "none.toml"))
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     consent = tmp_path / "consent.json"
     consent.write_text(json.dumps({"P001": True, "P002": False}))
     res = CliRunner().invoke(_app(), _args(tmp_path, str(export_dir), "--fhir", f"http://127.0.0.1:{port}/fhir",

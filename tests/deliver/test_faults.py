@@ -14,18 +14,11 @@ from ehrgen.deliver import FhirTarget, deliver_dir
 from ehrgen.deliver.model import QUEUED
 from ehrgen.settings import Settings
 from ehrgen.store.ledger import Ledger
+from tests.net import closed_port
 
 from .conftest import transaction_response, write_export
 
 N = 40
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens here now: connection refused
-    return port
 
 
 def _real_settings(tmp_path) -> Settings:
@@ -103,7 +96,7 @@ def test_dead_target_fails_fast_queues_everything_and_a_later_run_delivers_once(
     export = write_export(tmp_path / "export", patients=[f"P{i:03d}" for i in range(N)])
     consent = {p: True for p in _patients(export)}
     settings = _real_settings(tmp_path)
-    port = _closed_port()
+    port = closed_port()
     target = FhirTarget(f"http://127.0.0.1:{port}/fhir")
 
     t0 = time.monotonic()
@@ -183,7 +176,7 @@ def test_pipeline_run_against_a_dead_target_then_a_live_one(tmp_path):
         (folder / "vcf" / f"S00{i}.vcf").write_bytes((repo / "vcf" / f"S00{i}.vcf").read_bytes())
         rows.append(f"S00{i},P00{i},vcf/S00{i}.vcf")
     (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
-    port = _closed_port()
+    port = closed_port()
 
     def run(name: str):  # the same batch rerun (one run folder); `name` only labels the step
         cfg = RunConfig(work_dir=str(tmp_path / "w"), run_name="batch", clinical=str(repo / "clinical"),

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.parse
 
 import jwt
@@ -13,6 +12,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from ehrgen.deliver import FhirTarget, deliver_dir
 from ehrgen.deliver.fhir_client import CLIENT_ASSERTION_TYPE, FhirClient, SmartBackendAuth
 from ehrgen.store.ledger import Ledger
+from tests.net import closed_port
 
 from .conftest import PATIENTS, default_script, transaction_response
 
@@ -123,9 +123,7 @@ def test_persistent_timeouts_fail_after_max_retries(export_dir, settings, fake_f
 
 
 def test_connection_refused_fails_cleanly(export_dir, settings):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nothing listens here
+    port = closed_port()
     settings.fhir.max_retries = 1
     rep = deliver_dir(export_dir, [FhirTarget(f"http://127.0.0.1:{port}/fhir")], settings, CONSENT)
     assert [o.status for o in rep.outcomes] == ["failed", "failed"]

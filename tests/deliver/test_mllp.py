@@ -10,6 +10,7 @@ from hl7apy.mllp import AbstractHandler, MLLPServer
 from ehrgen.deliver import MllpTarget, deliver_dir
 from ehrgen.deliver.mllp import MllpClient, MllpError, control_id, frame, parse_ack
 from ehrgen.store.ledger import Ledger
+from tests.net import closed_port
 
 from .conftest import PATIENTS, make_oru
 
@@ -133,11 +134,17 @@ class PersistentListener:
             except OSError:
                 return
             self.connections += 1
-            if self.drop_first and self.connections == 1:
-                conn.recv(65536)
-                conn.close()
+            if self.connections == 1 and self._first_connection(conn):
                 continue
             threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+
+    def _first_connection(self, conn: socket.socket) -> bool:
+        """True when the first connection was dealt with here (closed), not served."""
+        if not self.drop_first:
+            return False
+        conn.recv(65536)
+        conn.close()
+        return True
 
     def _conn(self, conn: socket.socket) -> None:
         buf = b""
@@ -182,9 +189,7 @@ def test_connection_dropped_without_ack_is_retried(settings):
 
 
 def test_nobody_listening_fails_after_retries(export_dir, settings):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     settings.fhir.backoff_s = 0.01
     rep = deliver_dir(export_dir, [MllpTarget("127.0.0.1", port)], settings, {"P001": True})
     o = rep.outcomes[0]
@@ -228,21 +233,13 @@ class LostAckListener(PersistentListener):
     """Receives (and records) the first message, then closes without an ACK: the ACK was lost, the message
     was not. Later connections ACK normally."""
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            if self.connections == 1:
-                buf = b""
-                while b"\x1c\r" not in buf:
-                    buf += conn.recv(65536)
-                self.messages.append(buf.split(b"\x1c\r", 1)[0].lstrip(b"\x0b").decode())
-                conn.close()
-                continue
-            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+    def _first_connection(self, conn: socket.socket) -> bool:
+        buf = b""
+        while b"\x1c\r" not in buf:
+            buf += conn.recv(65536)
+        self.messages.append(buf.split(b"\x1c\r", 1)[0].lstrip(b"\x0b").decode())
+        conn.close()
+        return True
 
 
 def test_resend_after_a_lost_ack_keeps_the_control_id(settings):

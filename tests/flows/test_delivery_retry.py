@@ -4,7 +4,6 @@ cannot be reached at all opens the circuit instead: no task retries, the samples
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import threading
 import time
@@ -12,14 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ehrgen.deliver.model import QUEUED
 from ehrgen.pipeline.run import RunConfig, run_local
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens here now: connection refused
-    return port
+from tests.net import closed_port
 
 
 def _one_sample(sample_data, tmp_path):
@@ -49,7 +41,7 @@ def _attempts(tmp_path, kind: str) -> int:
 
 def test_unreachable_mllp_is_not_retried_and_left_queued(prefect_server, sample_data, tmp_path):
     cfg = RunConfig(work_dir=str(tmp_path / "w"), run_name="one", clinical=str(sample_data / "clinical"),
-                    mllp=f"127.0.0.1:{_closed_port()}")
+                    mllp=f"127.0.0.1:{closed_port()}")
     cfg.settings.mllp.max_retries = 0
     cfg.settings.mllp.timeout_s = 2
     outcomes = run_local(_one_sample(sample_data, tmp_path), cfg, deliver=False)
