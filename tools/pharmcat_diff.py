@@ -558,7 +558,9 @@ def cohort_files(out_dir: Path, full: bool = False) -> tuple[list[Path], dict[st
 # ------------------------------------------------------------------------------- PharmCAT's preprocessing
 
 def _trim(ref: str, alt: str) -> tuple[int, str, str]:
-    """An allele pair with shared suffix, then shared prefix (one anchor base kept), removed."""
+    """An allele pair with shared suffix, then shared prefix (one anchor base kept), removed. Written apart
+    from ehrgen.pgx.definitions.canonical on purpose: the oracle's input must not be shaped by the code under
+    test."""
     while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
         ref, alt = ref[:-1], alt[:-1]
     off = 0

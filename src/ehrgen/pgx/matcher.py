@@ -440,9 +440,6 @@ def _call_variant_list(gd: GeneDefinition, present, c1, c2, haploid, het, phased
     for name, idx, masks in variants:
         m = masks[present[idx]]
         ks = [int(k) for k in idx]
-        # the variant must differ from the reference at the position to count as carried
-        on1 = all((c1[k] >= 0) and bool(mm & (1 << int(c1[k]))) and int(c1[k]) != 0 for k, mm in zip(idx, m))
-        on2 = all((c2[k] >= 0) and bool(mm & (1 << int(c2[k]))) and int(c2[k]) != 0 for k, mm in zip(idx, m))
         if not effectively_phased:
             # unphased: count copies position by position (a homozygous variant is listed twice); each
             # observed copy at a position is used by one allele only
@@ -457,6 +454,9 @@ def _call_variant_list(gd: GeneDefinition, present, c1, c2, haploid, het, phased
                         need -= take
             detected += [name] * copies
             continue
+        # the variant must differ from the reference at the position to count as carried
+        on1 = all((c1[k] >= 0) and bool(mm & (1 << int(c1[k]))) and int(c1[k]) != 0 for k, mm in zip(idx, m))
+        on2 = all((c2[k] >= 0) and bool(mm & (1 << int(c2[k]))) and int(c2[k]) != 0 for k, mm in zip(idx, m))
         if het.sum() == 1 and not phased and on1 and not on2 and all(c2[k] == 0 for k in ks):
             on1, on2 = False, True  # a single heterozygous variant (REF/ALT): put it on the second strand
         if on1 and all(k in left1 for k in ks):
