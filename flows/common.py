@@ -141,19 +141,38 @@ def final_state(summary: dict[str, Any]) -> State:
     return Failed(message=msg, data=summary)
 
 
-def task_runner(dask: str | None):
-    """ThreadPoolTaskRunner by default; DaskTaskRunner for `dask` = scheduler address, or 'local'."""
-    if not dask:
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        return ThreadPoolTaskRunner(max_workers=min(4, os.cpu_count() or 2))
-    from prefect_dask import DaskTaskRunner
-
-    # Dask worker processes import the task's module (flows.*) and ehrgen: make the project root importable
+def _importable_root() -> None:
+    """Worker processes (Dask, process pool) import the task's module (flows.*) and ehrgen: make the project root
+    importable there."""
     root = str(Path(__file__).resolve().parent.parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    if root not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     if root not in sys.path:
         sys.path.insert(0, root)
+
+
+def task_runner(dask: str | None, chunks: int = 1, workers: int | None = None):
+    """DaskTaskRunner for `dask` = scheduler address, or 'local'. Otherwise: a ProcessPoolTaskRunner when the batch
+    has more than one chunk and more than one worker is configured (settings pipeline.workers, 0 = one per CPU),
+    since chunk work is CPU-bound Python and threads share one core; else a ThreadPoolTaskRunner."""
+    if not dask:
+        cpus = os.cpu_count() or 2
+        if workers is None:
+            from ehrgen.settings import load_settings
+
+            workers = load_settings().pipeline.workers
+        n = min(workers or cpus, chunks)
+        if n > 1:
+            from prefect.task_runners import ProcessPoolTaskRunner
+
+            _importable_root()
+            return ProcessPoolTaskRunner(max_workers=n)
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=min(4, cpus))
+    from prefect_dask import DaskTaskRunner
+
+    _importable_root()
     if dask == "local":
         return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
                                               "dashboard_address": None})

@@ -105,8 +105,16 @@ class ReportSettings(BaseModel):
     card_png: bool = True  # the card as PNG too (needs headless Chromium)
 
 
+class PipelineSettings(BaseModel):
+    # worker processes for `ehrgen run` without --dask when the batch has more than one chunk (0 = one per CPU);
+    # 1 keeps every chunk in the flow's own process (threads), as small runs do anyway (a worker's start-up
+    # costs a few seconds)
+    workers: int = Field(0, ge=0)
+
+
 class Settings(BaseModel):
     work_dir: Path = Path("out")
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     calling: CallingSettings = Field(default_factory=CallingSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     fhir: FhirSettings = Field(default_factory=FhirSettings)

@@ -50,7 +50,7 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
     from flows.pgx_pipeline import pgx_pipeline
 
     with progress_bar(sum(ch.size for ch in planned.chunks), show=show_progress):
-        state = pgx_pipeline.with_options(task_runner=task_runner(dask))(
+        state = pgx_pipeline.with_options(task_runner=task_runner(dask, len(planned.chunks)))(
             input_dir=str(input_dir), work_dir=str(work), run_name=name, outbox=str(outbox) if outbox else None,
             fhir_url=fhir, mllp=mllp, rules_dir=str(rules_dir) if rules_dir else None, chunk_size=chunk_size,
             absent_is_reference=absent_is_reference, min_ref_gq=min_ref_gq, return_state=True)

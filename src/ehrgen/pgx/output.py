@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from ehrgen import fastpath
 from ehrgen.pgx.model import SampleCalls
 
 try:  # orjson ships with prefect (a pinned dependency); json gives the same layout without it
@@ -56,7 +57,7 @@ def write_sample_calls(calls: SampleCalls, out_dir: Path, memo: dict[int, dict] 
     """`<sample>.calls.json`. `memo` (one dict for a whole batch): call_batch shares one GeneCall object between
     samples with the same genotype pattern, so each distinct object is converted once (the file is the same)."""
     genes = None
-    if memo is not None:
+    if memo is not None and fastpath.enabled():
         genes = {}
         for g, gc in calls.genes.items():
             d = memo.get(id(gc))
@@ -68,9 +69,18 @@ def write_sample_calls(calls: SampleCalls, out_dir: Path, memo: dict[int, dict] 
     return path
 
 
+def read_json(path: Path):
+    """A stage file's document (orjson when present: the stage files are strict JSON, written by json_text).
+    Raises OSError, or ValueError for text that is not JSON."""
+    data = Path(path).read_bytes()
+    if _orjson is not None:
+        return _orjson.loads(data)
+    return json.loads(data.decode("utf-8"))
+
+
 def read_sample_calls(path: Path) -> SampleCalls:
     try:
-        return SampleCalls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        return SampleCalls.from_dict(read_json(path))
     except (ValueError, KeyError, TypeError) as exc:
         from ehrgen.errors import InputError
         raise InputError(str(path), f"not a valid ehrgen calls file ({exc})") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ehrgen.deliver.model import FhirTarget, MllpTarget, OutboxTarget, Target
-from ehrgen.pgx.output import atomic_write_text, read_sample_calls, safe_name, write_calls_tsv
+from ehrgen.pgx.output import atomic_write_text, read_json, read_sample_calls, safe_name, write_calls_tsv
 from ehrgen.pipeline import progress
 from ehrgen.pipeline.context import Context, load_context
 from ehrgen.pipeline.outcome import SampleOutcome
@@ -307,7 +307,7 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
     for o in ok:
         try:
             calls.append(read_sample_calls(dirs.calls / f"{safe_name(o.sample)}.calls.json"))
-            doc = json.loads((dirs.recommendations / f"{safe_name(o.sample)}.recommendations.json").read_text())
+            doc = read_json(dirs.recommendations / f"{safe_name(o.sample)}.recommendations.json")
             recs += [Recommendation.from_dict(r) for r in doc["recommendations"]]
         except (OSError, ValueError, KeyError):
             continue

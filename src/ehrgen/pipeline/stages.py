@@ -14,7 +14,7 @@ from ehrgen import __version__
 from ehrgen.errors import InputError
 from ehrgen.pgx.caller import call_batch, file_sha256
 from ehrgen.pgx.model import SampleCalls
-from ehrgen.pgx.output import atomic_write_text, json_text, read_sample_calls, safe_name, write_sample_calls
+from ehrgen.pgx.output import atomic_write_text, json_text, read_json, read_sample_calls, safe_name, write_sample_calls
 from ehrgen.pipeline.context import Context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import SampleJob, VcfJob
@@ -162,7 +162,7 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
     st = read_state(dirs.recommendations, calls.sample)
     if st and st.get("fingerprint") == fp and path.is_file():
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = read_json(path)
             outcome.skipped.append("interpret")
             recs = [Recommendation.from_dict(r) for r in doc["recommendations"]]
             if "n" not in st:  # a state written by an older ehrgen: add what the quick path needs
