@@ -14,6 +14,7 @@ from typing import Any
 
 from ehrgen.deliver.model import FhirTarget, MllpTarget, OutboxTarget, Target
 from ehrgen.pgx.output import atomic_write_text, read_json, read_sample_calls, safe_name, write_calls_tsv
+from ehrgen import fastpath
 from ehrgen.pipeline import progress
 from ehrgen.pipeline.context import Context, load_context
 from ehrgen.pipeline.outcome import SampleOutcome
@@ -302,6 +303,16 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
         except (OSError, ValueError, AttributeError):
             pass
     tables.unlink(missing_ok=True)
+    if fastpath.enabled():
+        _write_tables_from_digests(dirs, ok, ctx)
+    else:
+        _write_tables_from_stage_files(dirs, ok, ctx)
+    atomic_write_text(tables, json.dumps({"key": key}) + "\n")
+    return dirs.outcomes
+
+
+def _write_tables_from_stage_files(dirs: RunDirs, ok: list[SampleOutcome], ctx: Context) -> None:
+    """The straightforward path: parse every sample's calls.json and recommendations.json again."""
     calls = []
     recs: list[Recommendation] = []
     for o in ok:
@@ -317,8 +328,45 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
         from ehrgen.report.cohort import write_cohort_summary
 
         write_cohort_summary(dirs.root, calls, recs, ctx.clinical, {o.sample: o.patient for o in ok})
-    atomic_write_text(tables, json.dumps({"key": key}) + "\n")
-    return dirs.outcomes
+
+
+def _write_tables_from_digests(dirs: RunDirs, ok: list[SampleOutcome], ctx: Context) -> None:
+    """The same three outputs from each sample's small digest (ehrgen.pipeline.digest), streamed to the tables;
+    a sample without a digest (a run folder from an older ehrgen) is read the straightforward way."""
+    import os
+
+    from ehrgen.pgx.output import CALLS_TSV_COLUMNS
+    from ehrgen.pipeline.digest import build_digest, cohort_inputs, digest_path, read_digest
+    from ehrgen.rules.model import RECOMMENDATION_COLUMNS
+
+    people: list = []
+    actionable: list = []
+    ct, rt = dirs.root / "calls.tsv.tmp", dirs.root / "recommendations.tsv.tmp"
+    with ct.open("w", encoding="utf-8", newline="") as cf, rt.open("w", encoding="utf-8", newline="") as rf:
+        cf.write("\t".join(CALLS_TSV_COLUMNS) + "\n")
+        rf.write("\t".join(RECOMMENDATION_COLUMNS) + "\n")
+        for o in ok:
+            stem = safe_name(o.sample)
+            doc = read_digest(digest_path(dirs.recommendations, stem))
+            if doc is None:
+                try:
+                    sc = read_sample_calls(dirs.calls / f"{stem}.calls.json")
+                    rd = read_json(dirs.recommendations / f"{stem}.recommendations.json")
+                    recs = [Recommendation.from_dict(r) for r in rd["recommendations"]]
+                except (OSError, ValueError, KeyError):
+                    continue
+                doc = build_digest(sc, recs, o.patient)
+            cf.write(doc["calls_tsv"])
+            rf.write(doc["recommendations_tsv"])
+            c, a = cohort_inputs(doc)
+            people.append(c)
+            actionable += a
+    os.replace(ct, dirs.root / "calls.tsv")
+    os.replace(rt, dirs.root / "recommendations.tsv")
+    if len(people) > 1:
+        from ehrgen.report.cohort import write_cohort_summary
+
+        write_cohort_summary(dirs.root, people, actionable, ctx.clinical, {o.sample: o.patient for o in ok})
 
 
 RULES_SNAPSHOT = "rules.snapshot.tsv"

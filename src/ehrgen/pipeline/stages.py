@@ -16,6 +16,7 @@ from ehrgen.pgx.caller import call_batch, file_sha256
 from ehrgen.pgx.model import SampleCalls
 from ehrgen.pgx.output import atomic_write_text, json_text, read_json, read_sample_calls, safe_name, write_sample_calls
 from ehrgen.pipeline.context import Context
+from ehrgen.pipeline.digest import digest_path, write_digest
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import SampleJob, VcfJob
 from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, write_state
@@ -167,6 +168,9 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
             recs = [Recommendation.from_dict(r) for r in doc["recommendations"]]
             if "n" not in st:  # a state written by an older ehrgen: add what the quick path needs
                 write_state(dirs.recommendations, calls.sample, {**st, **rec_counts(recs)})
+            dg = digest_path(dirs.recommendations, safe_name(calls.sample))
+            if not dg.is_file():  # a run folder from an older ehrgen
+                write_digest(dg, calls, recs, patient)
             return recs
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -176,6 +180,7 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
            **({"assumptions": list(calls.assumptions)} if calls.assumptions else {}),  # e.g. absent_is_reference
            "recommendations": [dict(vars(r)) for r in recs]}  # flat dataclass: no deep asdict copy needed
     atomic_write_text(path, json_text(doc))
+    write_digest(digest_path(dirs.recommendations, safe_name(calls.sample)), calls, recs, patient)
     write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs),
                                                      **rec_counts(recs)})
     return recs
