@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes) -> Path:
+def atomic_write(path: Path, data: bytes, sync: bool = True) -> Path:
+    """sync=False: the caller makes the file durable later (sync_files) and before it records it anywhere."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # a leading dot keeps the temp file out of typical `*.json`/`*.hl7` pickup globs
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -20,7 +21,8 @@ def atomic_write(path: Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -28,8 +30,21 @@ def atomic_write(path: Path, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if sync:
+        _fsync_dir(path.parent)
     return path
+
+
+def sync_files(paths: list[Path]) -> None:
+    """fsync each file, then each of their folders once (so the renames survive a crash too)."""
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for d in dict.fromkeys(p.parent for p in paths):
+        _fsync_dir(d)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 SCHEMA_VERSION = 1
 
@@ -167,8 +168,44 @@ class Ledger:
         def __exit__(self, exc_type, exc, tb) -> None:
             self.con.execute("ROLLBACK" if exc_type else "COMMIT")
 
-    def _tx(self) -> "Ledger._Tx":
+    class _InBatch:
+        """Inside Ledger.batch(): statements join the batch's open transaction."""
+
+        def __init__(self, con: sqlite3.Connection) -> None:
+            self.con = con
+
+        def __enter__(self) -> sqlite3.Connection:
+            return self.con
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            pass
+
+    def _tx(self) -> "Ledger._Tx | Ledger._InBatch":
+        if getattr(self._local, "batch", False):
+            return Ledger._InBatch(self._con())
         return Ledger._Tx(self._con())
+
+    @contextmanager
+    def batch(self, before_commit: Callable[[], None] | None = None) -> Iterator[None]:
+        """Every write in this thread until the block ends is one transaction. `before_commit` runs just before
+        COMMIT (e.g. making the files those rows describe durable): if it or the block raises, nothing of the
+        block is recorded, so a later run redoes it rather than trusting rows about files a crash may have lost."""
+        if getattr(self._local, "batch", False):  # nested: the outer batch commits
+            yield
+            return
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        self._local.batch = True
+        try:
+            yield
+            if before_commit is not None:
+                before_commit()
+        except BaseException:
+            self._local.batch = False
+            con.execute("ROLLBACK")
+            raise
+        self._local.batch = False
+        con.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
