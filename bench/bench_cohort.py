@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Real-cohort benchmark: the 3,202 people of the 1000 Genomes PGx extract, and replicates of it.
 
-    python bench/bench_cohort.py [call] [run] [rerun] [stages] [--vcf PATH] [--out bench/out/cohort]
+    python bench/bench_cohort.py [call] [run] [rerun] [stages] [scale] [--vcf PATH] [--out bench/out/cohort]
     python bench/bench_cohort.py replicate --n 20000 [call] [run]   # generate (streamed) and measure
 
 Measures whole processes (what a user waits for), each with its wall time, CPU time and peak RSS (from
@@ -11,6 +11,8 @@ wait4 on the child, so the figures are the process's own):
           work dir; and a one-sample run of the same layout (Prefect's start-up and a single sample):
           samples/s once running = (N - 1) / (T_N - T_1)
   rerun   the same `ehrgen run` again with nothing changed (every stage skipped by its fingerprint)
+  scale   one process vs a local pool of 2 worker processes vs Dask (`--dask local`, 2 workers) on
+          --scale-samples people (default 1,000)
   stages  per-stage seconds of the same work in this process, without Prefect (ehrgen.pipeline.run.run_local
           with timers around call / interpret / report / FHIR / ORU / delivery); --stage-samples bounds it
 Prints figures and `uptime` before and after; asserts nothing (never a timed test).
@@ -157,6 +159,34 @@ def bench_run(batch: Path, one: Path, out: Path, n: int, rerun: bool, do_run: bo
     return res
 
 
+def bench_scale(batch: Path, one: Path, out: Path, n: int) -> dict:
+    """The same batch three ways, each in a fresh work dir: one process (pipeline.workers = 1: chunks on threads in
+    the flow's process), a local process pool of 2 workers (the default on this 2-core host) and Dask
+    (`--dask local`: a LocalCluster of 2 worker processes, cluster start included). Rates once running subtract
+    a one-sample run made the same way (Prefect's and the workers' start-up)."""
+    res: dict = {}
+    ways = {"1 process": (["--chunk-size", "250"], {"EHRGEN_PIPELINE__WORKERS": "1"}),
+            "process pool, 2 workers": (["--chunk-size", "250"], {"EHRGEN_PIPELINE__WORKERS": "2"}),
+            "dask local, 2 workers": (["--chunk-size", "250", "--dask", "local"], {})}
+    for name, (extra, env) in ways.items():
+        key = name.split(",")[0].replace(" ", "-")
+        os.environ.update(env)
+        try:
+            w1, wn = out / f"scale-{key}-one", out / f"scale-{key}"
+            shutil.rmtree(w1, ignore_errors=True)
+            shutil.rmtree(wn, ignore_errors=True)
+            r1 = timed([str(EHRGEN), "run", str(one), "--work", str(w1), *extra], out / "logs" / f"scale-{key}-one.log")
+            rn = timed([str(EHRGEN), "run", str(batch), "--work", str(wn), *extra], out / "logs" / f"scale-{key}.log")
+        finally:
+            for k in env:
+                os.environ.pop(k, None)
+        rate = (n - 1) / (rn["wall_s"] - r1["wall_s"]) if rn["wall_s"] > r1["wall_s"] else float("nan")
+        print(fmt(f"{name} (1 sample)", r1), flush=True)
+        print(fmt(f"{name} ({n})", rn, n) + f"  once running {rate:.1f} samples/s", flush=True)
+        res[name] = {"one": r1, "run": rn, "running_samples_per_s": rate}
+    return res
+
+
 def bench_stages(batch: Path, out: Path, limit: int | None) -> dict:
     """The batch's work in this process with timers around each stage (no Prefect)."""
     import ehrgen.deliver.api as deliver_api
@@ -216,13 +246,21 @@ def bench_stages(batch: Path, out: Path, limit: int | None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", nargs="*", default=["call", "run", "rerun", "stages"],
-                    help="call run rerun stages replicate")
+                    help="call run rerun stages scale replicate")
     ap.add_argument("--vcf", type=Path, default=DENSE)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "cohort")
     ap.add_argument("--n", type=int, default=20000, help="people in the replicate")
     ap.add_argument("--stage-samples", type=int, default=None, help="bound the in-process stage timing")
+    ap.add_argument("--scale-samples", type=int, default=1000, help="people in the `scale` comparison")
+    ap.add_argument("--with-pdf", action="store_true",
+                    help="keep the configured PDF engine and the card PNG (headless Chromium: about a second per "
+                         "document, so a biobank run renders them on demand instead); default: both off for the "
+                         "one-sample and the batch runs alike")
     args = ap.parse_args()
     what = set(args.what)
+    if not args.with_pdf:
+        os.environ["EHRGEN_REPORT__PDF_ENGINE"] = "none"
+        os.environ["EHRGEN_REPORT__CARD_PNG"] = "false"
     if not args.vcf.is_file():
         sys.exit(f"{args.vcf}: not found (the real cohort lives in ../shared/data/1kgp-pgx)")
     out = args.out.resolve()
@@ -241,12 +279,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {vcf.name}")
     print(f"# before: {uptime()}", flush=True)
+    print(f"# PDF and card PNG: {'as configured' if args.with_pdf else 'off (--with-pdf to keep them)'}", flush=True)
     samples = vcf_samples(vcf)
     n = len(samples)
     figures: dict = {"vcf": str(vcf), "samples": n, "load_before": uptime()}
     if "call" in what:
         figures["call"] = bench_call(vcf, out, n)
-    if what & {"run", "rerun", "stages"}:
+    if what & {"run", "rerun", "stages", "scale"}:
         batch = out / "batch"
         if not (batch / "manifest.csv").is_file():
             make_batch(batch, vcf, samples)
@@ -255,6 +294,11 @@ def main() -> None:
             make_batch(one, vcf, samples[:1])
         if what & {"run", "rerun"}:
             figures.update(bench_run(batch, one, out, n, "rerun" in what, "run" in what))
+        if "scale" in what:
+            sub = out / f"batch-{args.scale_samples}"
+            if not (sub / "manifest.csv").is_file():
+                make_batch(sub, vcf, samples[: args.scale_samples])
+            figures["scale"] = bench_scale(sub, one, out, min(args.scale_samples, n))
         if "stages" in what:
             figures["stages"] = bench_stages(batch, out, args.stage_samples)
     figures["load_after"] = uptime()
