@@ -31,3 +31,20 @@ def test_memoised_writer_is_byte_identical_on_real_genotypes(tmp_path):
     vcf = next(COHORT.glob("*dense*.vcf.gz"))
     distinct = _both(tmp_path, vcf)
     assert distinct < 300 * 19  # people share gene calls: that is what the memo saves
+
+
+def test_gene_dict_fast_path_equals_asdict_on_every_field(tmp_path):
+    """GeneCall.to_dict's hand-written conversion must follow the dataclass fields exactly (a new field that the
+    fast path forgets would silently drop from calls.json)."""
+    from dataclasses import asdict, fields
+
+    from ehrgen.pgx.model import Diplotype, GeneCall, PositionGenotype
+
+    names = [f.name for f in fields(GeneCall)]
+    assert [f.name for f in fields(Diplotype)] == ["allele1", "allele2", "score", "functions", "activity_values",
+                                                   "phenotype", "activity_score"]
+    assert [f.name for f in fields(PositionGenotype)] == ["position", "rsid", "alleles", "phased", "missing_reason"]
+    for c in call_vcf(next(COHORT.glob("*dense*.vcf.gz")))[:40]:
+        for gc in c.genes.values():
+            fast = gc._plain_dict()
+            assert list(fast) == names and fast == asdict(gc)

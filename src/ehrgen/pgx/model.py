@@ -76,10 +76,28 @@ class GeneCall:
         return qc_summary.gene_qc(self.positions).to_dict()
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        from ehrgen import fastpath
+
+        d = self._plain_dict() if fastpath.enabled() else asdict(self)
         d["diplotype_text"] = self.diplotype_text
         d["qc"] = self.qc
         return d
+
+    def _plain_dict(self) -> dict[str, Any]:
+        """What asdict gives (fields in order, lists and dicts copied), without its per-leaf deepcopy: a cohort's
+        calls.json spent most of its time there. Kept in step with the fields by tests/pgx/test_calls_output.py."""
+        return {
+            "gene": self.gene, "status": self.status,
+            "diplotypes": [{"allele1": x.allele1, "allele2": x.allele2, "score": x.score,
+                            "functions": list(x.functions), "activity_values": list(x.activity_values),
+                            "phenotype": x.phenotype, "activity_score": x.activity_score} for x in self.diplotypes],
+            "phenotype": self.phenotype, "activity_score": self.activity_score, "source": self.source,
+            "phased": self.phased,
+            "positions": [{"position": p.position, "rsid": p.rsid, "alleles": list(p.alleles), "phased": p.phased,
+                           "missing_reason": p.missing_reason} for p in self.positions],
+            "missing_positions": list(self.missing_positions), "warnings": list(self.warnings),
+            "lookup": dict(self.lookup),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GeneCall":

@@ -53,20 +53,39 @@ def json_text(doc: dict) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_sample_calls(calls: SampleCalls, out_dir: Path, memo: dict[int, dict] | None = None) -> Path:
+def write_sample_calls(calls: SampleCalls, out_dir: Path, memo: dict | None = None) -> Path:
     """`<sample>.calls.json`. `memo` (one dict for a whole batch): call_batch shares one GeneCall object between
-    samples with the same genotype pattern, so each distinct object is converted once (the file is the same)."""
-    genes = None
-    if memo is not None and fastpath.enabled():
-        genes = {}
-        for g, gc in calls.genes.items():
-            d = memo.get(id(gc))
-            if d is None:
-                d = memo[id(gc)] = gc.to_dict()
-            genes[g] = d
+    samples with the same genotype pattern, so each distinct object is converted, and its JSON text laid out, once;
+    the sample's file is then put together from those texts (the same bytes: tests/pgx/test_calls_output.py)."""
     path = out_dir / f"{safe_name(calls.sample)}.calls.json"
-    atomic_write_text(path, json_text(calls.to_dict(gene_dicts=genes)))
+    if memo is None or not fastpath.enabled():
+        atomic_write_text(path, json_text(calls.to_dict()))
+        return path
+    genes = {}
+    for g, gc in calls.genes.items():
+        d = memo.get(id(gc))
+        if d is None:
+            d = memo[id(gc)] = gc.to_dict()
+        genes[g] = d
+    doc = calls.to_dict(gene_dicts=genes)
+    if _orjson is None or not genes:
+        atomic_write_text(path, json_text(doc))
+        return path
+    texts = []
+    for g, gc in calls.genes.items():
+        t = memo.get(("text", id(gc)))
+        if t is None:  # the gene object as it sits two levels deep in the indented document
+            t = memo[("text", id(gc))] = _orjson.dumps(genes[g], option=_orjson.OPT_INDENT_2).decode().replace(
+                "\n", "\n    ")
+        texts.append(f"    {_orjson.dumps(g).decode()}: {t}")
+    doc["genes"] = _GENES_SLOT
+    head = json_text(doc)
+    slot = _orjson.dumps(_GENES_SLOT).decode()
+    atomic_write_text(path, head.replace(slot, "{\n" + ",\n".join(texts) + "\n  }", 1))
     return path
+
+
+_GENES_SLOT = "\x00ehrgen genes\x00"  # cannot occur in a calls document: NUL is no text of it
 
 
 def read_json(path: Path):
