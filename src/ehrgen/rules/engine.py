@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Literal
 
+from ehrgen import fastpath
 from ehrgen.paths import rules_dir
 from ehrgen.pgx.model import INDETERMINATE, GeneCall, SampleCalls
 from ehrgen.rules.drugs import Drug, DrugTable, default_table
@@ -301,19 +302,14 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
     """
     rs = ruleset or default_ruleset()
     tbl = table or default_table()
+    if fastpath.enabled():  # the same records, built once per distinct (guideline, gene results)
+        from ehrgen.rules import memo
+
+        return memo.interpret(calls, patient, drugs, source, mode, rs, tbl, screen_alternatives)
     sources = {"cpic": ["CPIC"], "dpwg": ["DPWG"], "both": ["CPIC", "DPWG"]}[source]
-    if drugs is None:
-        wanted: list[Drug | str] = list(rs.drugs())
-        wanted += sorted({g.drug for g in not_in_ruleset()} - set(rs.drugs()))
-    else:
-        wanted = []
-        for item in drugs:
-            hits = tbl.resolve_all(item) or ([item.lower()] if item.lower() in rs.drugs()
-                                             or item.lower() in {g.drug for g in not_in_ruleset()} else [])
-            wanted += [h for h in hits if h not in wanted]
     recs: list[Recommendation] = []
     state_cache: dict[tuple[str, str], GeneState] = {}
-    for item in wanted:
+    for item in _wanted(rs, tbl, drugs):
         name = item.name if isinstance(item, Drug) else item
         drug = item if isinstance(item, Drug) else tbl.drugs.get(name)
         groups = _groups(rs, name, sources)
@@ -349,6 +345,20 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
                 r.alternatives_screened = True
     recs.sort(key=lambda r: (ALERT_ORDER.get(r.alert, 9), r.drug, r.source, r.guideline_id, r.population or ""))
     return recs
+
+
+def _wanted(rs: RuleSet, tbl: DrugTable, drugs: list[str] | None) -> list[Drug | str]:
+    """The drugs to evaluate, in order: resolved inputs (duplicates once), or every drug with rules."""
+    if drugs is None:
+        wanted: list[Drug | str] = list(rs.drugs())
+        wanted += sorted({g.drug for g in not_in_ruleset()} - set(rs.drugs()))
+        return wanted
+    wanted = []
+    for item in drugs:
+        hits = tbl.resolve_all(item) or ([item.lower()] if item.lower() in rs.drugs()
+                                         or item.lower() in {g.drug for g in not_in_ruleset()} else [])
+        wanted += [h for h in hits if h not in wanted]
+    return wanted
 
 
 def _recommendation(calls: SampleCalls, patient: str, group: _Group, out: _Outcome, drug: Drug | None,
