@@ -211,3 +211,58 @@ def test_result_content_holds_every_field_the_engine_reads():
     unread = replace(base, warnings=["w"], phased=True, source="outside", missing_positions=[7])
     assert memo.result_content(unread) == k
     assert memo.result_content(None) is None
+
+
+# ------------------------------------------------------------------ the recommendations.json round trip
+
+def _roundtrip(recs) -> None:
+    import json
+    from dataclasses import asdict
+
+    from ehrgen.pgx.output import json_text
+    from ehrgen.rules.model import Recommendation
+
+    written = json.loads(json_text({"recommendations": [dict(vars(r)) for r in recs]}))["recommendations"]
+    for r, d in zip(recs, written):
+        fast = r.to_dict()
+        assert fast == asdict(r) and json.dumps(fast) == json.dumps(asdict(r))
+        assert fast["genes"] is not r.genes and fast["phenotypes"] is not r.phenotypes
+        assert all(a is not b for a, b in zip(fast["alternative_options"], r.alternative_options))
+        with fastpath.straightforward():
+            plain = Recommendation.from_dict(d)
+            assert r.to_dict() == fast
+        back = Recommendation.from_dict(d)
+        assert type(back) is Recommendation and list(vars(back).items()) == list(vars(plain).items())
+        assert back == r
+        shuffled = dict(reversed(list(d.items())))  # every field, another order: still field order on the record
+        assert list(vars(Recommendation.from_dict(shuffled)).items()) == list(vars(plain).items())
+        # older files lack later fields, newer ones may hold unknown keys: both paths agree there too
+        older = {k: v for k, v in d.items() if k not in ("not_in_ruleset", "alternatives_screened")}
+        newer = {**d, "from_a_later_version": 1, "strength_graded": not d["strength_graded"]}
+        for doc in (older, newer):
+            with fastpath.straightforward():
+                want = vars(Recommendation.from_dict(doc))
+            assert vars(Recommendation.from_dict(doc)) == want
+
+
+def test_recommendation_dicts_round_trip_the_same_on_both_paths():
+    from ehrgen.rules.model import records_from_dicts
+
+    for patient, calls in list(_sample_patients()) + list(_cohort()[:20]):
+        recs = interpret(calls, patient)
+        _roundtrip(recs)
+        docs = [dict(vars(r)) for r in recs] + [{"patient": "P", "sample": "S"}]  # the last one is incomplete
+        with pytest.raises(TypeError):
+            records_from_dicts(docs)
+        with fastpath.straightforward():
+            plain = [vars(r) for r in records_from_dicts(docs[:-1])]
+        assert [vars(r) for r in records_from_dicts(docs[:-1])] == plain == [vars(r) for r in recs]
+
+
+def test_to_dict_falls_back_for_values_asdict_treats_otherwise():
+    from dataclasses import asdict
+
+    patient, calls = _sample_patients()[0]
+    r = interpret(calls, patient)[0]
+    r.alternative_options = [{"drug": "x", "codes": ("a", "b")}]  # a tuple stays a tuple in asdict
+    assert r.to_dict() == asdict(r) and type(r.to_dict()["alternative_options"][0]["codes"]) is tuple
