@@ -299,6 +299,8 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
     mode 'reactive': only the given drugs and only actionable findings (alerts).
     screen_alternatives: run every offered alternative through this same patient's results
     (ehrgen.rules.alternatives.screen) so no record offers a switch to a drug that is itself affected.
+    With ehrgen.fastpath on, the records come from ehrgen.rules.memo (each built once per distinct result of the
+    genes it reads, per rule set and drug table); they equal this function's plain records field for field.
     """
     rs = ruleset or default_ruleset()
     tbl = table or default_table()

@@ -183,16 +183,16 @@ _new = object.__new__
 
 
 def _stamp(t: dict[str, Any], patient: str, sample: str) -> Recommendation:
+    """A fresh record from a template: its own lists and dicts (a caller may change them in place)."""
     d = t.copy()
     d["patient"] = patient
     d["sample"] = sample
-    d["genes"] = list(d["genes"])
-    d["phenotypes"] = dict(d["phenotypes"])
-    d["alternatives"] = list(d["alternatives"])
-    if d["alternative_options"]:
-        d["alternative_options"] = [dict(o) for o in d["alternative_options"]]
-    else:
-        d["alternative_options"] = []
+    d["genes"] = d["genes"][:]
+    d["phenotypes"] = d["phenotypes"].copy()
+    alts = d["alternatives"]
+    d["alternatives"] = alts[:] if alts else []
+    opts = d["alternative_options"]
+    d["alternative_options"] = [o.copy() for o in opts] if opts else []
     r = _new(Recommendation)
     r.__dict__ = d
     return r
