@@ -74,3 +74,24 @@ def test_bad_table_row_names_file_and_line(tmp_path):
 
 
 # the generator's reproduction test: tests/tools/test_generators.py
+
+
+def test_default_table_follows_the_settings_on_both_paths(tmp_path, monkeypatch):
+    """The fast path remembers where mappings/ was found per setting; a changed setting still finds the new table."""
+    import shutil
+
+    from ehrgen import fastpath
+    from ehrgen.paths import mappings_dir
+    from ehrgen.rules.drugs import default_table
+
+    home = default_table()
+    other = tmp_path / "mappings"
+    other.mkdir()
+    shutil.copy(mappings_dir() / "drugs.tsv", other / "drugs.tsv")
+    monkeypatch.setenv("EHRGEN_MAPPINGS", str(other))
+    with fastpath.straightforward():
+        plain = default_table()
+    fast = default_table()
+    assert fast is plain and fast is not home and fast.path == other / "drugs.tsv"
+    monkeypatch.delenv("EHRGEN_MAPPINGS")
+    assert default_table() is home

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ehrgen import fastpath
 from ehrgen.rules.model import Recommendation
 from ehrgen.rules.ruleset import Rule, RuleSet
 
@@ -98,7 +99,7 @@ def _why(alt: str, affected: tuple[tuple[str, str | None, str, str], ...]) -> st
 # screen() asks the engine about every alternative for every patient: at biobank scale the same (alternative,
 # gene results) pair comes up again and again, so the answer is memoised per rule set (in RuleSet.cache). The key
 # holds every field of the relevant gene calls the engine reads, so a hit gives exactly what a fresh run gives;
-# the value holds no patient or sample identifier.
+# the value holds no patient or sample identifier. Never read with the fast path off (ehrgen.fastpath).
 _MEMO = "alternatives.screen"
 _MEMO_MAX = 100_000  # entries per rule set; cleared when full (a cohort has far fewer distinct result patterns)
 
@@ -142,8 +143,8 @@ def affected_by(alt: str, calls: Any, ruleset: RuleSet | None = None, memo: bool
     from ehrgen.rules.engine import default_ruleset, interpret  # late: the engine calls this module
 
     rs = ruleset or default_ruleset()
-    key = (alt, result_key(calls, _genes_for(alt, rs))) if memo else None
-    cache = rs.cache.setdefault(_MEMO, {})
+    key = (alt, result_key(calls, _genes_for(alt, rs))) if memo and fastpath.enabled() else None
+    cache = rs.cache.setdefault(_MEMO, {}) if key is not None else {}
     if key is not None and key in cache:
         return cache[key]
     theirs = interpret(calls, "", [alt], source="both", ruleset=rs, table=_table(rs), screen_alternatives=False)

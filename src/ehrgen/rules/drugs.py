@@ -8,12 +8,14 @@ Unresolved inputs are reported as UnknownDrug so that an unmatched medication is
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from ehrgen import fastpath
 from ehrgen.errors import InputError
 from ehrgen.paths import mappings_dir
 
@@ -162,7 +164,23 @@ def _cached(path: str) -> DrugTable:
     return load_table(path)
 
 
+_default_paths: dict[tuple[str | None, str | None, str], str] = {}
+
+
 def default_table() -> DrugTable:
+    if fastpath.enabled():
+        # finding mappings/ walks the file system (~0.1 ms, once per interpreted sample); where it is found
+        # depends only on these settings and the working directory (the package does not move)
+        try:
+            key = (os.environ.get("EHRGEN_MAPPINGS"), os.environ.get("EHRGEN_HOME"), os.getcwd())
+        except OSError:  # the working directory is gone: let the plain lookup say what it finds
+            return _cached(str(mappings_dir() / "drugs.tsv"))
+        path = _default_paths.get(key)
+        if path is None:
+            if len(_default_paths) > 64:
+                _default_paths.clear()
+            path = _default_paths[key] = str(mappings_dir() / "drugs.tsv")
+        return _cached(path)
     return _cached(str(mappings_dir() / "drugs.tsv"))
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Literal
 
+from ehrgen import fastpath
 from ehrgen.paths import rules_dir
 from ehrgen.pgx.model import INDETERMINATE, GeneCall, SampleCalls
 from ehrgen.rules.drugs import Drug, DrugTable, default_table
@@ -298,22 +299,19 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
     mode 'reactive': only the given drugs and only actionable findings (alerts).
     screen_alternatives: run every offered alternative through this same patient's results
     (ehrgen.rules.alternatives.screen) so no record offers a switch to a drug that is itself affected.
+    With ehrgen.fastpath on, the records come from ehrgen.rules.memo (each built once per distinct result of the
+    genes it reads, per rule set and drug table); they equal this function's plain records field for field.
     """
     rs = ruleset or default_ruleset()
     tbl = table or default_table()
+    if fastpath.enabled():  # the same records, built once per distinct (guideline, gene results)
+        from ehrgen.rules import memo
+
+        return memo.interpret(calls, patient, drugs, source, mode, rs, tbl, screen_alternatives)
     sources = {"cpic": ["CPIC"], "dpwg": ["DPWG"], "both": ["CPIC", "DPWG"]}[source]
-    if drugs is None:
-        wanted: list[Drug | str] = list(rs.drugs())
-        wanted += sorted({g.drug for g in not_in_ruleset()} - set(rs.drugs()))
-    else:
-        wanted = []
-        for item in drugs:
-            hits = tbl.resolve_all(item) or ([item.lower()] if item.lower() in rs.drugs()
-                                             or item.lower() in {g.drug for g in not_in_ruleset()} else [])
-            wanted += [h for h in hits if h not in wanted]
     recs: list[Recommendation] = []
     state_cache: dict[tuple[str, str], GeneState] = {}
-    for item in wanted:
+    for item in _wanted(rs, tbl, drugs):
         name = item.name if isinstance(item, Drug) else item
         drug = item if isinstance(item, Drug) else tbl.drugs.get(name)
         groups = _groups(rs, name, sources)
@@ -349,6 +347,20 @@ def interpret(calls: SampleCalls, patient: str, drugs: list[str] | None = None, 
                 r.alternatives_screened = True
     recs.sort(key=lambda r: (ALERT_ORDER.get(r.alert, 9), r.drug, r.source, r.guideline_id, r.population or ""))
     return recs
+
+
+def _wanted(rs: RuleSet, tbl: DrugTable, drugs: list[str] | None) -> list[Drug | str]:
+    """The drugs to evaluate, in order: resolved inputs (duplicates once), or every drug with rules."""
+    if drugs is None:
+        wanted: list[Drug | str] = list(rs.drugs())
+        wanted += sorted({g.drug for g in not_in_ruleset()} - set(rs.drugs()))
+        return wanted
+    wanted = []
+    for item in drugs:
+        hits = tbl.resolve_all(item) or ([item.lower()] if item.lower() in rs.drugs()
+                                         or item.lower() in {g.drug for g in not_in_ruleset()} else [])
+        wanted += [h for h in hits if h not in wanted]
+    return wanted
 
 
 def _recommendation(calls: SampleCalls, patient: str, group: _Group, out: _Outcome, drug: Drug | None,
