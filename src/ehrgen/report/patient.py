@@ -8,6 +8,7 @@ the card must not present as a result).
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+from ehrgen import fastpath
 from ehrgen.pgx.model import INDETERMINATE, SampleCalls
 from ehrgen.report.clinician import PatientInfo, check_patient_id, environment
 from ehrgen.report.files import atomic_write_bytes
@@ -87,30 +89,67 @@ def card_claims(results: list[CarriedResult], issuer: str, issued: date) -> dict
 
 
 def qr_data_uri(payload: str) -> str:
-    import segno
-
-    # error correction M: survives a scuffed card; border 2 modules is enough on a white card
-    return segno.make(payload, error="m", micro=False).svg_data_uri(scale=1, border=2, dark="#000", light="#fff")
+    return card_qr(payload).data_uri
 
 
 def qr_png(payload: str, path: Path) -> Path:
+    atomic_write_bytes(Path(path), card_qr(payload).png)
+    return path
+
+
+@dataclass(frozen=True)
+class CardQr:
+    """The card's QR code, encoded once: the SVG data URI on the card and the PNG next to it."""
+
+    data_uri: str
+    png: bytes
+
+
+def card_qr(payload: str) -> CardQr:
+    """segno encodes (straightforward path); the fast path (ehrgen.report.qr) gives the same bytes, and keeps
+    the last few hundred (people with the same card results share the payload: Ed25519 is deterministic)."""
+    if fastpath.enabled():
+        return _card_qr_fast(payload)
+    return _card_qr_segno(payload)
+
+
+def _card_qr_segno(payload: str) -> CardQr:
     import segno
 
-    segno.make(payload, error="m", micro=False).save(str(path), kind="png", scale=6, border=3)
-    return path
+    # error correction M: survives a scuffed card; border 2 modules is enough on a white card
+    code = segno.make(payload, error="m", micro=False)
+    png = io.BytesIO()
+    code.save(png, kind="png", scale=6, border=3)
+    return CardQr(code.svg_data_uri(scale=1, border=2, dark="#000", light="#fff"), png.getvalue())
+
+
+@lru_cache(maxsize=512)  # about 18 KB an entry
+def _card_qr_fast(payload: str) -> CardQr:
+    from ehrgen.report import qr
+
+    symbol = qr.encode(payload)
+    if symbol is None:  # outside the fast encoder's scope (not a byte-mode payload): segno's own
+        return _card_qr_segno(payload)
+    return CardQr(qr.svg_data_uri(symbol, border=2), qr.png_bytes(symbol, scale=6, border=3))
 
 
 def build_people_model(info: PatientInfo, calls: list[SampleCalls], recs: list[Recommendation], issuer: str,
                        issued: date, key: SigningKey) -> dict[str, Any]:
     """Everything the summary and the card show (JSON-ready), including the signed QR payload."""
+    return _people_model(info, calls, recs, issuer, issued, key)[0]
+
+
+def _people_model(info: PatientInfo, calls: list[SampleCalls], recs: list[Recommendation], issuer: str,
+                  issued: date, key: SigningKey) -> tuple[dict[str, Any], CardQr]:
     text = patient_text()
     results = carried_results(calls, recs)
     claims = card_claims(results, issuer, issued)
     token = sign_card(claims, key)
+    code = card_qr(token)
     tested = {g for c in calls for g, call in c.genes.items() if call.status in ("called", "outside_call")}
     untested = sorted({g for c in calls for g, call in c.genes.items() if call.status not in ("called", "outside_call")}
                       | ({"CYP2D6"} - tested))
-    return {
+    model = {
         "schema": CARD_SCHEMA,
         "text": text,
         "name": info.name or info.id,
@@ -123,16 +162,30 @@ def build_people_model(info: PatientInfo, calls: list[SampleCalls], recs: list[R
         "demo": key.demo,
         "kid": key.kid,
         "payload": token,
-        "qr": qr_data_uri(token),
+        "qr": code.data_uri,
     }
+    return model, code
 
 
 def render_summary_html(model: dict[str, Any]) -> str:
-    return environment().get_template("patient_summary.html.j2").render(m=model).lstrip()
+    return _template("patient_summary.html.j2").render(m=model).lstrip()
 
 
 def render_card_html(model: dict[str, Any]) -> str:
-    return environment().get_template("card.html.j2").render(m=model).lstrip()
+    return _template("card.html.j2").render(m=model).lstrip()
+
+
+def _template(name: str) -> Any:
+    """A new environment compiles the template (the straightforward path, as before); the fast path keeps the
+    compiled one (the templates are package data: they do not change under a running process)."""
+    if fastpath.enabled():
+        return _compiled(name)
+    return environment().get_template(name)
+
+
+@lru_cache(maxsize=4)
+def _compiled(name: str) -> Any:
+    return environment().get_template(name)
 
 
 def write_people_outputs(patient: str, info: PatientInfo, calls: list[SampleCalls], recs: list[Recommendation],
@@ -147,7 +200,7 @@ def write_people_outputs(patient: str, info: PatientInfo, calls: list[SampleCall
     check_patient_id(patient)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = build_people_model(info, calls, recs, issuer, issued or datetime.now(timezone.utc).date(), key)
+    model, code = _people_model(info, calls, recs, issuer, issued or datetime.now(timezone.utc).date(), key)
     written: dict[str, Path] = {}
     summary_html, card_html = render_summary_html(model), render_card_html(model)
     for kind, html in (("summary", summary_html), ("card", card_html)):
@@ -160,7 +213,8 @@ def write_people_outputs(patient: str, info: PatientInfo, calls: list[SampleCall
             written[f"{kind}-pdf"] = out_dir / f"{patient}.{kind}.pdf"
     atomic_write_text(out_dir / f"{patient}.card.jwt", model["payload"] + "\n")
     written["card-payload"] = out_dir / f"{patient}.card.jwt"
-    written["card-qr"] = qr_png(model["payload"], out_dir / f"{patient}.card.qr.png")
+    atomic_write_bytes(out_dir / f"{patient}.card.qr.png", code.png)
+    written["card-qr"] = out_dir / f"{patient}.card.qr.png"
     from ehrgen.report.pdf import configured_report
 
     if png and configured_report().card_png:

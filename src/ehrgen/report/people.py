@@ -10,16 +10,21 @@ from ehrgen.pgx.model import SampleCalls
 from ehrgen.report.clinician import PatientInfo
 from ehrgen.report.patient import write_people_outputs
 from ehrgen.report.signing import load_signing_key
+from ehrgen.rules.model import Recommendation
 from ehrgen.settings import Settings
 
 
 def write_for_patient(calls: SampleCalls, patient: str, ctx: Any, out_dir: Path, settings: Settings,
-                      work_dir: Path, source: str = "both") -> dict[str, Path]:
-    """ctx: an ehrgen.pipeline.context.Context (rule set and clinical data). Interpretation is repeated here
-    (milliseconds) so the card never depends on which stage files an earlier run left behind."""
-    from ehrgen.rules.engine import interpret
+                      work_dir: Path, source: str = "both",
+                      recs: list[Recommendation] | None = None) -> dict[str, Path]:
+    """ctx: an ehrgen.pipeline.context.Context (rule set and clinical data). recs: this sample's
+    recommendations when the caller has just made them (ehrgen.rules.engine.interpret with the same calls,
+    patient, source and ctx.ruleset); None interprets here, so the card never depends on which stage files an
+    earlier run left behind."""
+    if recs is None:
+        from ehrgen.rules.engine import interpret
 
-    recs = interpret(calls, patient, source=source, ruleset=ctx.ruleset)  # type: ignore[arg-type]
+        recs = interpret(calls, patient, source=source, ruleset=ctx.ruleset)  # type: ignore[arg-type]
     key = load_signing_key(settings.report.card_signing_key, work_dir)
     info = PatientInfo.from_clinical(patient, ctx.clinical.patients.get(patient))
     return write_people_outputs(patient, info, [calls], recs, out_dir, key, settings.report.card_issuer,

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ehrgen import fastpath
 from ehrgen.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -67,10 +69,28 @@ def _read_private(path: Path) -> Ed25519PrivateKey:
     return key
 
 
+def _private(path: Path) -> Ed25519PrivateKey:
+    """The key in `path`; the fast path parses each key file once per process (keyed on the absolute path,
+    the file's identity, size and change times, so a replaced or rewritten key file is read afresh)."""
+    if not fastpath.enabled():
+        return _read_private(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return _read_private(path)  # its one-line error
+    return _read_private_once(str(path.absolute()), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                                     st.st_ctime_ns))
+
+
+@lru_cache(maxsize=8)
+def _read_private_once(path: str, identity: tuple[int, ...]) -> Ed25519PrivateKey:
+    return _read_private(Path(path))  # an error is raised, never cached
+
+
 def load_signing_key(configured: Path | None, work_dir: Path) -> SigningKey:
     """The configured key, else the work folder's demo key (created on first use, with one warning)."""
     if configured is not None:
-        return SigningKey(_read_private(Path(configured)), False, Path(configured))
+        return SigningKey(_private(Path(configured)), False, Path(configured))
     path = Path(work_dir) / "keys" / DEMO_KEY_NAME
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +108,7 @@ def load_signing_key(configured: Path | None, work_dir: Path) -> SigningKey:
     if DEMO_WARNING not in _warned:
         _warned.add(DEMO_WARNING)
         log.warning(DEMO_WARNING)
-    return SigningKey(_read_private(path), True, path)
+    return SigningKey(_private(path), True, path)
 
 
 _warned: set[str] = set()
