@@ -101,20 +101,24 @@ def _withdrawn(o: SampleOutcome) -> SampleOutcome:
 
 
 def process_sample(calls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs, outcome: SampleOutcome,
-                   source: str = "both", options: Any = None) -> None:
-    """Interpret and export one called sample, capturing any failure in its outcome."""
+                   source: str = "both", options: Any = None) -> list[Recommendation] | None:
+    """Interpret and export one called sample, capturing any failure in its outcome; the recommendations, or
+    None when it failed."""
     try:
         recs = interpret_sample(calls, patient, calls_fp, ctx, dirs, outcome, source)
         counts = rec_counts(recs)
         outcome.recommendations, outcome.actionable = counts["n"], counts["actionable"]
         export_sample(calls, recs, patient, calls_fp, ctx, dirs, outcome, options)
         outcome.status, outcome.reason = "exported", ""
+        return recs
     except Exception as exc:  # one sample's failure never sinks the chunk
         outcome.fail(outcome.stage or "interpret", _reason(exc))
         log.warning("a sample failed at stage %s (%s)", outcome.stage, exc.__class__.__name__)
+        return None
 
 
-def write_people_outputs_for(calls, outcome: SampleOutcome, ctx: Context, cfg: RunConfig) -> None:
+def write_people_outputs_for(calls, outcome: SampleOutcome, ctx: Context, cfg: RunConfig,
+                             recs: list[Recommendation] | None = None) -> None:
     """Patient summary + wallet card (`<run>/patient/`) for a patient who consented to results being returned;
     a failure here is a warning, never a failed sample (the clinical results were exported)."""
     consent = ctx.clinical.consents.get(outcome.patient)
@@ -123,8 +127,10 @@ def write_people_outputs_for(calls, outcome: SampleOutcome, ctx: Context, cfg: R
     try:
         from ehrgen.report.people import write_for_patient
 
+        # the records just exported (interpret() returns fresh ones; nothing downstream mutates them), so the card
+        # says what the report says without interpreting again; the straightforward path interprets again
         write_for_patient(calls, outcome.patient, ctx, cfg.dirs.root / "patient", cfg.settings, Path(cfg.work_dir),
-                          cfg.source)
+                          cfg.source, recs=recs if fastpath.enabled() else None)
     except Exception as exc:
         log.warning("patient summary / wallet card not written for a sample (%s)", exc.__class__.__name__)
 
@@ -159,9 +165,9 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
                 state_path(dirs.calls, o.sample).unlink(missing_ok=True)
                 o.fail("call", f"stored calls unreadable, will be recomputed on the next run ({_reason(exc)})")
                 continue
-            process_sample(calls, o.patient, c.calls_fp, ctx, dirs, o, cfg.source, options)
+            recs = process_sample(calls, o.patient, c.calls_fp, ctx, dirs, o, cfg.source, options)
             if o.status == "exported":
-                write_people_outputs_for(calls, o, ctx, cfg)
+                write_people_outputs_for(calls, o, ctx, cfg, recs)
     progress.report(chunk.index, len(outcomes))
     failed = sum(o.failed for o in outcomes)
     log.info("chunk %d: %d sample(s), %d failed", chunk.index, len(outcomes), failed)
