@@ -20,7 +20,7 @@ from ehrgen.pipeline.context import Context, load_context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import Chunk
 from ehrgen.errors import InputError
-from ehrgen.pipeline.stages import (_reason, bundle_options, call_job, export_sample, interpret_sample, quick_skip,
+from ehrgen.pipeline.stages import (_reason, bundle_options, call_job, export_sample, interpret_sample_signed, quick_skip,
                                     rec_counts)
 from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, state_path
 from ehrgen.rules.batch import recommendations_tsv
@@ -105,10 +105,10 @@ def process_sample(calls, patient: str, calls_fp: str, ctx: Context, dirs: RunDi
     """Interpret and export one called sample, capturing any failure in its outcome; the recommendations, or
     None when it failed."""
     try:
-        recs = interpret_sample(calls, patient, calls_fp, ctx, dirs, outcome, source)
+        recs, sig = interpret_sample_signed(calls, patient, calls_fp, ctx, dirs, outcome, source)
         counts = rec_counts(recs)
         outcome.recommendations, outcome.actionable = counts["n"], counts["actionable"]
-        export_sample(calls, recs, patient, calls_fp, ctx, dirs, outcome, options)
+        export_sample(calls, recs, patient, calls_fp, ctx, dirs, outcome, options, sig)
         outcome.status, outcome.reason = "exported", ""
         return recs
     except Exception as exc:  # one sample's failure never sinks the chunk

@@ -145,16 +145,27 @@ def _call_todo(vcf: str, todo: list[SampleJob], results: dict[str, Called], outs
 
 # -- interpretation -----------------------------------------------------------------------------------
 
+_SIGNED = ("drug", "source", "population", "genes", "phenotypes", "action", "strength", "alert", "summary",
+           "dose_percent", "alternatives", "actionable", "reason", "guideline_url")
+_SIG_ENCODER = json.JSONEncoder(sort_keys=True)  # json.dumps(x, sort_keys=True) without a new encoder per row
+
+
 def signature(recs: list[Recommendation]) -> str:
     """What a clinician would see change: advice fields, not the rules version or internal rule ids."""
-    keep = ("drug", "source", "population", "genes", "phenotypes", "action", "strength", "alert", "summary",
-            "dose_percent", "alternatives", "actionable", "reason", "guideline_url")
-    rows = sorted(json.dumps({k: getattr(r, k) for k in keep}, sort_keys=True) for r in recs)
+    enc = _SIG_ENCODER.encode
+    rows = sorted(enc({k: getattr(r, k) for k in _SIGNED}) for r in recs)
     return fingerprint("recs", rows)
 
 
 def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs,
                      outcome: SampleOutcome, source: str = "both") -> list[Recommendation]:
+    return interpret_sample_signed(calls, patient, calls_fp, ctx, dirs, outcome, source)[0]
+
+
+def interpret_sample_signed(calls: SampleCalls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs,
+                            outcome: SampleOutcome, source: str = "both") -> tuple[list[Recommendation], str | None]:
+    """The records and, when they were computed afresh, their signature (so export need not compute it again;
+    None when they were read back)."""
     from ehrgen.rules.engine import interpret
 
     outcome.stage = "interpret"
@@ -171,7 +182,7 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
             dg = digest_path(dirs.recommendations, safe_name(calls.sample))
             if not dg.is_file():  # a run folder from an older ehrgen
                 write_digest(dg, calls, recs, patient)
-            return recs
+            return recs, None
         except (OSError, ValueError, KeyError, TypeError):
             pass
     recs = interpret(calls, patient, source=source, ruleset=ctx.ruleset)  # type: ignore[arg-type]
@@ -181,9 +192,9 @@ def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Conte
            "recommendations": [dict(vars(r)) for r in recs]}  # flat dataclass: no deep asdict copy needed
     atomic_write_text(path, json_text(doc))
     write_digest(digest_path(dirs.recommendations, safe_name(calls.sample)), calls, recs, patient)
-    write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": signature(recs),
-                                                     **rec_counts(recs)})
-    return recs
+    sig = signature(recs)
+    write_state(dirs.recommendations, calls.sample, {"fingerprint": fp, "signature": sig, **rec_counts(recs)})
+    return recs, sig
 
 
 def rec_counts(recs: list[Recommendation]) -> dict[str, int]:
@@ -313,7 +324,7 @@ def quick_skip(sample: str, patient: str, calls_fp: str, ctx: Context, dirs: Run
 
 
 def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, calls_fp: str, ctx: Context,
-                  dirs: RunDirs, outcome: SampleOutcome, options: Any = None) -> bool:
+                  dirs: RunDirs, outcome: SampleOutcome, options: Any = None, sig: str | None = None) -> bool:
     """Write <patient>.bundle.json, .oru.hl7, .report.html. Returns True when files were (re)written.
 
     Skipped when neither the advice (signature), the calls, the patient record nor the orders changed:
@@ -329,7 +340,8 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     ref = _patient_ref(ctx, patient)
     orders = _medication_orders(ctx, patient)
     options = bundle_options() if options is None else options
-    fp = export_fingerprint(signature(recs), calls_fp, calls.sample, ref, orders, options)
+    sig = signature(recs) if sig is None else sig  # the caller's: computed by interpretation just now
+    fp = export_fingerprint(sig, calls_fp, calls.sample, ref, orders, options)
     files = export_files(patient, dirs)
     st = read_state(dirs.export, patient)
     if st and st.get("fingerprint") == fp and exports_complete(files):
@@ -343,7 +355,7 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
                             options=options)
     advice = _advice(recs)
     if st and st.get("rules_version") and st["rules_version"] != ctx.ruleset.version \
-            and st.get("signature") != signature(recs) and st.get("sample") == calls.sample:
+            and st.get("signature") != sig and st.get("sample") == calls.sample:
         before = {tuple(k.split("\x1f")): v for k, v in (st.get("advice") or {}).items()}
         now = {tuple(k.split("\x1f")): v for k, v in advice.items()}
         changed = sorted({k[0] for k in set(before) | set(now) if before.get(k) != now.get(k)})
@@ -364,7 +376,7 @@ def export_sample(calls: SampleCalls, recs: list[Recommendation], patient: str, 
     atomic_write_text(files["oru"], oru)
     atomic_write_text(files["fhir-bundle"], bundle_json(bundle, indent=True))
     write_state(dirs.export, patient, {"fingerprint": fp, "issued": issued.isoformat(), "sample": calls.sample,
-                                       "signature": signature(recs), "rules_version": ctx.ruleset.version,
+                                       "signature": sig, "rules_version": ctx.ruleset.version,
                                        "advice": advice, "files": file_stamps(files)})
     return True
 
