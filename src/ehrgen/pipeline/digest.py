@@ -67,7 +67,7 @@ def read_digest(path: Path) -> dict[str, Any] | None:
 
 # light stand-ins with just the fields the cohort summary reads (ehrgen.report.cohort)
 
-@dataclass
+@dataclass(slots=True)
 class GeneLabels:
     status: str
     source: str
@@ -75,13 +75,13 @@ class GeneLabels:
     diplotype_text: str
 
 
-@dataclass
+@dataclass(slots=True)
 class CallsLabels:
     sample: str
     genes: dict[str, GeneLabels] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class ActionableRec:
     drug: str
     alert: str

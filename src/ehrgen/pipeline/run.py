@@ -337,42 +337,56 @@ def _write_tables_from_stage_files(dirs: RunDirs, ok: list[SampleOutcome], ctx: 
 
 
 def _write_tables_from_digests(dirs: RunDirs, ok: list[SampleOutcome], ctx: Context) -> None:
-    """The same three outputs from each sample's small digest (ehrgen.pipeline.digest), streamed to the tables;
-    a sample without a digest (a run folder from an older ehrgen) is read the straightforward way."""
+    """The same three outputs from each sample's small digest (ehrgen.pipeline.digest), streamed: each digest is
+    read once, its rows go straight to the tables and its labels straight into the cohort counts, so memory does
+    not grow with a biobank's people beyond what the counts hold. A sample without a digest (a run folder from an
+    older ehrgen) is read the straightforward way."""
     import os
 
     from ehrgen.pgx.output import CALLS_TSV_COLUMNS
     from ehrgen.pipeline.digest import build_digest, cohort_inputs, digest_path, read_digest
     from ehrgen.rules.model import RECOMMENDATION_COLUMNS
 
-    people: list = []
-    actionable: list = []
+    actionable: list = []  # filled while the people are walked; the summary reads it only after them
     ct, rt = dirs.root / "calls.tsv.tmp", dirs.root / "recommendations.tsv.tmp"
+    walked = 0
     with ct.open("w", encoding="utf-8", newline="") as cf, rt.open("w", encoding="utf-8", newline="") as rf:
         cf.write("\t".join(CALLS_TSV_COLUMNS) + "\n")
         rf.write("\t".join(RECOMMENDATION_COLUMNS) + "\n")
-        for o in ok:
-            stem = safe_name(o.sample)
-            doc = read_digest(digest_path(dirs.recommendations, stem))
-            if doc is None:
-                try:
-                    sc = read_sample_calls(dirs.calls / f"{stem}.calls.json")
-                    rd = read_json(dirs.recommendations / f"{stem}.recommendations.json")
-                    recs = [Recommendation.from_dict(r) for r in rd["recommendations"]]
-                except (OSError, ValueError, KeyError):
-                    continue
-                doc = build_digest(sc, recs, o.patient)
-            cf.write(doc["calls_tsv"])
-            rf.write(doc["recommendations_tsv"])
-            c, a = cohort_inputs(doc)
-            people.append(c)
-            actionable += a
+
+        def people():
+            nonlocal walked
+            for o in ok:
+                stem = safe_name(o.sample)
+                doc = read_digest(digest_path(dirs.recommendations, stem))
+                if doc is None:
+                    try:
+                        sc = read_sample_calls(dirs.calls / f"{stem}.calls.json")
+                        rd = read_json(dirs.recommendations / f"{stem}.recommendations.json")
+                        recs = [Recommendation.from_dict(r) for r in rd["recommendations"]]
+                    except (OSError, ValueError, KeyError):
+                        continue
+                    doc = build_digest(sc, recs, o.patient)
+                cf.write(doc["calls_tsv"])
+                rf.write(doc["recommendations_tsv"])
+                c, a = cohort_inputs(doc)
+                actionable.extend(a)
+                walked += 1
+                yield c
+
+        summary = len(ok) > 1  # a batch: the cohort summary (counts only) beside the run files
+        if summary:
+            from ehrgen.report.cohort import FILES, write_cohort_summary
+
+            write_cohort_summary(dirs.root, people(), actionable, ctx.clinical, {o.sample: o.patient for o in ok})
+        else:
+            for _ in people():
+                pass
     os.replace(ct, dirs.root / "calls.tsv")
     os.replace(rt, dirs.root / "recommendations.tsv")
-    if len(people) > 1:
-        from ehrgen.report.cohort import write_cohort_summary
-
-        write_cohort_summary(dirs.root, people, actionable, ctx.clinical, {o.sample: o.patient for o in ok})
+    if summary and walked <= 1:  # as the straightforward path: no summary unless two people could be read
+        for name in FILES:
+            (dirs.root / name).unlink(missing_ok=True)
 
 
 RULES_SNAPSHOT = "rules.snapshot.tsv"
