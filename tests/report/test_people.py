@@ -100,6 +100,19 @@ def test_qr_image_encodes_exactly_the_signed_payload(sample_run):
     assert (root / "patient" / f"{p}.card.qr.png").read_bytes() == buf.getvalue()
 
 
+def test_qr_image_decodes_to_exactly_the_signed_payload(sample_run):
+    """An independent decoder (zxing-cpp, a test extra) reads every card's PNG back as its .jwt."""
+    zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp (test extra) decodes the QR independently")
+    import numpy as np
+    from PIL import Image
+
+    root = _root(sample_run)
+    for p in sorted(_consenting(sample_run)[0]):
+        token = (root / "patient" / f"{p}.card.jwt").read_text().strip()
+        img = np.array(Image.open(root / "patient" / f"{p}.card.qr.png").convert("L"))
+        assert [r.text for r in zxingcpp.read_barcodes(img, formats=zxingcpp.BarcodeFormat.QRCode)] == [token], p
+
+
 def test_a_changed_payload_or_another_key_does_not_verify(sample_run):
     from ehrgen.report.signing import SigningKey, load_signing_key, sign_card
 
