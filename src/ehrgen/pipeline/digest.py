@@ -1,5 +1,6 @@
 """Per-sample table digest: what the run's batch files need from one sample, written beside its
-recommendations (`recommendations/<sample>.digest.json`) whenever they are (re)computed.
+recommendations (`recommendations/.digest/<sample>.json`, hidden beside `.state/` so that globs over the
+stage's documented files never see it) whenever they are (re)computed.
 
 finish_run builds calls.tsv, recommendations.tsv and the cohort summary from these small files instead of
 parsing every sample's full calls.json (positions and all) and recommendations.json again: at biobank scale
@@ -50,7 +51,7 @@ def build_digest(calls: SampleCalls, recs: list[Recommendation], patient: str) -
 
 
 def digest_path(rec_dir: Path, stem: str) -> Path:
-    return rec_dir / f"{stem}.digest.json"
+    return rec_dir / ".digest" / f"{stem}.json"
 
 
 def write_digest(path: Path, calls: SampleCalls, recs: list[Recommendation], patient: str) -> None:
