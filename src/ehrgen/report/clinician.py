@@ -15,6 +15,7 @@ reaches the page through Jinja2 autoescaping, so identifiers or guideline text c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from urllib.parse import urlparse
 
 import jinja2
 
-from ehrgen import __version__
+from ehrgen import __version__, fastpath
 from ehrgen.errors import InputError
+from ehrgen.pgx import qc as qc_summary
 from ehrgen.pgx.model import INDETERMINATE, GeneCall, SampleCalls
 from ehrgen.rules.alternatives import alternatives_text
 from ehrgen.rules.findings import (
@@ -44,6 +46,11 @@ CYP2D6 = "CYP2D6"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _POPULATION_SUFFIX = re.compile(r"\s*\[Population: [^\]]*\]\s*$")
 STATUSES = ("preliminary", "final")
+
+try:  # the fast path keys its caches on orjson bytes; without orjson it is simply off
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,83 @@ def _rec_key(view: dict[str, Any]) -> tuple:
     return (view["drug"].lower(), SOURCE_ORDER.get(view["source"], 9), view["source"], view["population"])
 
 
+class _Memo(dict):
+    """A dict bounded by clearing it when full: cheaper per hit than an LRU, and a cohort's distinct content
+    refills it within a few people, so 200,000 people stream in bounded memory."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: Any, value: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+# Fast path (issue 14): a cohort shares most recommendation content, only the sample differs. One view per distinct
+# record content (every field but patient and sample, as orjson bytes: exact, types included), stamped per patient.
+_REC_VIEWS = _Memo(8192)
+_REC_VIEWS_TEXT: list[Any] = [None]  # the report_text() the cached views were made with
+
+
+def _rec_content_key(rec: Recommendation) -> bytes | None:
+    """Everything a record holds except whom it is about; None when it cannot be keyed (then no cache)."""
+    try:
+        d = dict(rec.__dict__)
+        d.pop("patient", None)
+        d.pop("sample", None)
+        return _orjson.dumps(d)
+    except (AttributeError, TypeError):  # a record without __dict__, or a value orjson cannot write
+        return None
+
+
+class _Views:
+    """Recommendation views for one report: straightforward (`_rec_view` each time) or, on the fast path, stamped
+    from the per-content cache. Every view handed out is a fresh dict with fresh lists: callers may change it."""
+
+    def __init__(self, text: dict[str, Any], fast: bool) -> None:
+        self.text = text
+        self.fast = fast and _orjson is not None
+        self._keys: dict[int, tuple[Recommendation, bytes | None]] = {}
+        if self.fast and _REC_VIEWS_TEXT[0] is not text:  # other wording: the cached views are stale
+            _REC_VIEWS.clear()
+            _REC_VIEWS_TEXT[0] = text
+
+    def _key(self, rec: Recommendation) -> bytes | None:
+        hit = self._keys.get(id(rec))  # the same record is viewed up to three times per report
+        if hit is not None and hit[0] is rec:
+            return hit[1]
+        key = _rec_content_key(rec)
+        self._keys[id(rec)] = (rec, key)
+        return key
+
+    def view(self, rec: Recommendation) -> dict[str, Any]:
+        return self.view_and_order(rec)[0]
+
+    def view_and_order(self, rec: Recommendation) -> tuple[dict[str, Any], tuple]:
+        if not self.fast:
+            v = _rec_view(rec, self.text)
+            return v, _rec_key(v)
+        key = self._key(rec)
+        if key is None:
+            v = _rec_view(rec, self.text)
+            return v, _rec_key(v)
+        hit = _REC_VIEWS.get(key)
+        if hit is None:
+            tpl = _rec_view(rec, self.text)
+            tpl["sample"] = None  # per patient: stamped below (the placeholder keeps the key order)
+            hit = _REC_VIEWS.put(key, (tpl, _rec_key(tpl)))
+        tpl, order = hit
+        v = tpl.copy()
+        v["sample"] = rec.sample
+        v["genes"] = list(tpl["genes"])
+        v["phenotypes"] = dict(tpl["phenotypes"])
+        v["alternatives"] = list(tpl["alternatives"])
+        return v, order
+
+
 def _basis_text(gene: str, value: str, calls: dict[str, dict[str, Any]]) -> str:
     """'CYP2D6 Ultrarapid Metabolizer (activity score 3.0)' from the gene result; the rule's value otherwise."""
     g = calls.get(gene)
@@ -210,11 +294,12 @@ def _split_undetermined(blocks: list[dict[str, Any]], by_gene: dict[str, dict[st
 
 
 def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, Any],
-           calls: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+           calls: dict[str, dict[str, Any]] | None = None, views: _Views | None = None) -> dict[str, Any]:
     """One drug: its recommendations (CPIC then DPWG), rows with the same advice merged across populations."""
+    views = views or _Views(text, False)
     rows: list[dict[str, Any]] = []
     for r in sorted(recs, key=rec_order):
-        v = _rec_view(r, text)
+        v = views.view(r)
         key = (v["source"], v["action"], v["summary"], v["strength_label"], v["dose_percent"], v["reason"],
                v["alternatives_text"])
         same = next((x for x in rows if x["_key"] == key), None)
@@ -241,7 +326,7 @@ def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, An
             "sources": list(dict.fromkeys(r.source for r in recs)), "rows": rows}
 
 
-def _gene_view(call: GeneCall, sample: str, text: dict[str, Any]) -> dict[str, Any]:
+def _gene_view(call: GeneCall, sample: str, text: dict[str, Any], fast: bool = False) -> dict[str, Any]:
     candidates = [
         {"diplotype": d.name, "phenotype": d.phenotype, "activity_score": d.activity_score}
         for d in call.diplotypes
@@ -264,7 +349,7 @@ def _gene_view(call: GeneCall, sample: str, text: dict[str, Any]) -> dict[str, A
         "phased": call.phased,
         "missing_positions": len(call.missing_positions),
         "warnings": [w for w in call.warnings if not w.endswith("(needs an outside call)")],
-        "qc": _qc(call),
+        "qc": _qc_fast(call) if fast else _qc(call),
         "missing_detail": _missing_detail(call, text),
     }
 
@@ -274,6 +359,21 @@ def _qc(call: GeneCall) -> dict[str, Any] | None:
     calls, hand-built records), where only `missing_positions` can say anything."""
     qc = call.qc
     return qc if qc.get("positions") else None
+
+
+_QC_FIELDS = tuple(f.name for f in dataclasses.fields(qc_summary.GeneQc))
+
+
+def _qc_fast(call: GeneCall) -> dict[str, Any] | None:
+    """`_qc` without dataclasses.asdict's deep copy (a third of a gene view): the same dict, field for field."""
+    if type(call) is not GeneCall:  # a subclass may compute its qc otherwise
+        return _qc(call)
+    q = qc_summary.gene_qc(call.positions)
+    if type(q) is not qc_summary.GeneQc or not q.positions:
+        return _qc(call)
+    d = {name: getattr(q, name) for name in _QC_FIELDS}
+    d["missing_by_reason"] = dict(sorted(q.missing_by_reason.items()))
+    return d
 
 
 def reason_label(reason: str, text: dict[str, Any]) -> str:
@@ -400,7 +500,8 @@ def _guidelines(drugs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _medication_blocks(meds: list[MedicationInfo], recs: list[Recommendation], findings: list[DrugFinding],
-                       text: dict[str, Any], calls: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+                       text: dict[str, Any], calls: dict[str, dict[str, Any]], views: _Views | None = None
+                       ) -> list[dict[str, Any]]:
     """Each medicine the patient takes or was ordered, with what the result means for it (also when nothing)."""
     by_finding = {f.drug: f for f in findings}
     out: list[dict[str, Any]] = []
@@ -417,14 +518,15 @@ def _medication_blocks(meds: list[MedicationInfo], recs: list[Recommendation], f
         f = by_finding.get(m.drug)
         if f is not None:
             out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": "finding",
-                        "message": "", "block": _block(f.drug, list(f.recs), f.alert, text, calls)})
+                        "message": "", "block": _block(f.drug, list(f.recs), f.alert, text, calls, views)})
             continue
         mine = [r for r in recs if r.drug == m.drug]
         if not mine:
             out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": "no_guideline",
                         "message": text["medication_messages"]["no_guideline"], "block": None})
             continue
-        block = _block(m.drug, mine, min((_alert(r.alert) for r in mine), key=ALERT_ORDER.__getitem__), text, calls)
+        block = _block(m.drug, mine, min((_alert(r.alert) for r in mine), key=ALERT_ORDER.__getitem__), text, calls,
+                       views)
         kind = "not_tested" if any(r.action == "test_recommended" for r in mine) else "no_change"
         out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": kind,
                     "message": text["medication_messages"][kind], "block": block})
@@ -466,17 +568,24 @@ def build_report_model(
         }
         for c in calls
     ]
+    fast = fastpath.enabled()
+    views = _Views(text, fast)
     genes = sorted(
-        (_gene_view(g, c.sample, text) for c in calls for g in c.genes.values()),
+        (_gene_view(g, c.sample, text, fast) for c in calls for g in c.genes.values()),
         key=lambda g: (g["gene"], g["sample"]),
     )
-    drugs = sorted((_rec_view(r, text) for r in recs), key=_rec_key)
+    if views.fast:  # the same order as sorting the views by _rec_key (stable sort, equal keys keep input order)
+        pairs = [views.view_and_order(r) for r in recs]
+        drugs = [pairs[i][0] for i in sorted(range(len(pairs)), key=lambda i: pairs[i][1])]
+    else:
+        drugs = sorted((_rec_view(r, text) for r in recs), key=_rec_key)
     findings = drug_findings(recs)
     counts = count_findings(recs)
     by_gene = {g["gene"]: g for g in genes}  # several samples: the first one's result describes the basis
-    meds = _medication_blocks(list(medications), recs, findings, text, by_gene)
+    meds = _medication_blocks(list(medications), recs, findings, text, by_gene, views)
     med_drugs = {m["drug"] for m in meds}
-    blocks = [_block(f.drug, list(f.recs), f.alert, text, by_gene) for f in findings if f.drug not in med_drugs]
+    blocks = [_block(f.drug, list(f.recs), f.alert, text, by_gene, views) for f in findings
+              if f.drug not in med_drugs]
     blocks, undetermined = _split_undetermined(blocks, by_gene)
     # appendix: every actionable recommendation in full, then the drugs checked with no change, by action
     no_change: dict[str, list[str]] = {}
@@ -526,7 +635,7 @@ def build_report_model(
         "medications": meds,
         "findings": blocks,
         "undetermined": undetermined,
-        "all_findings": [_block(f.drug, list(f.recs), f.alert, text, by_gene) for f in findings],
+        "all_findings": [_block(f.drug, list(f.recs), f.alert, text, by_gene, views) for f in findings],
         "genes": genes,
         "drugs": drugs,
         "no_change": [{"label": k, "drugs": v} for k, v in no_change.items()],
