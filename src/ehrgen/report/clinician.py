@@ -122,7 +122,12 @@ def environment() -> jinja2.Environment:
     env.filters["when"] = _when
     # the patient id goes into a CSS string for the printed page footer: only the safe alphabet
     env.filters["css_ident"] = lambda v: v if _SAFE_ID.match(str(v)) else ""
+    env.globals["frag"] = _call_macro  # the straightforward frag(): the macro, every time
     return env
+
+
+def _call_macro(macro: Any, *args: Any) -> Any:
+    return macro(*args)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -645,10 +650,58 @@ def build_report_model(
     }
 
 
+def _no_sample(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != "sample"}
+
+
+def _block_key(b: dict[str, Any]) -> dict[str, Any]:
+    # a row carries its sample for the JSON model; the macros never show it (one report, or the gene table's column)
+    return {**b, "rows": [_no_sample(r) for r in b["rows"]]}
+
+
+# what each frag() macro's output depends on, beyond the context key (m.alert_markers, multi): its arguments,
+# minus the per-sample fields it does not show (a macro that starts showing one fails the both-paths tests)
+_FRAGMENT_KEYS: dict[str, Any] = {
+    "drug_rows": lambda multi, b, head_note="": (_block_key(b), head_note),
+    "appendix_rows": lambda multi, b: _block_key(b),
+    "gene_cells": lambda multi, g: g if multi else _no_sample(g),
+}
+_FRAGMENTS = _Memo(4096)
+_FRAGMENTS_TEMPLATE: list[Any] = [None]  # the template the cached fragments came from
+
+
+class _Fragments:
+    """frag() on the fast path: a macro's output (Markup, already escaped) reused for equal arguments across
+    reports. Keyed on the macro name, the context the macros read and the orjson bytes of the arguments."""
+
+    def __init__(self, template: jinja2.Template, model: dict[str, Any]) -> None:
+        if _FRAGMENTS_TEMPLATE[0] is not template:  # a reloaded template: its fragments may differ
+            _FRAGMENTS.clear()
+            _FRAGMENTS_TEMPLATE[0] = template
+        self.multi = len(model["samples"]) > 1
+        self.context = _orjson.dumps([model.get("alert_markers"), self.multi])
+
+    def __call__(self, macro: Any, *args: Any) -> Any:
+        name = macro.name
+        proj = _FRAGMENT_KEYS.get(name)
+        try:
+            arg_key = _orjson.dumps(proj(self.multi, *args) if proj else args)
+        except TypeError:  # not JSON data: no cache
+            return macro(*args)
+        key = (name, self.context, arg_key)
+        out = _FRAGMENTS.get(key)
+        if out is None:
+            out = _FRAGMENTS.put(key, macro(*args))
+        return out
+
+
 def render_html(model: dict[str, Any]) -> str:
     """One self-contained HTML document (inline CSS, no scripts, fonts or remote resources)."""
+    template = environment().get_template("report.html.j2")
+    if fastpath.enabled() and _orjson is not None:
+        return template.render(m=model, frag=_Fragments(template, model)).lstrip()
     # lstrip: the macro definitions above the doctype leave blank lines
-    return environment().get_template("report.html.j2").render(m=model).lstrip()
+    return template.render(m=model).lstrip()
 
 
 def render_json(model: dict[str, Any]) -> str:
