@@ -651,7 +651,9 @@ def build_report_model(
 
 
 def _no_sample(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != "sample"}
+    d = d.copy()  # a C-level copy and one delete: a third of a filtering comprehension
+    d.pop("sample", None)
+    return d
 
 
 def _block_key(b: dict[str, Any]) -> dict[str, Any]:
