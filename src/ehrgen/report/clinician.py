@@ -206,17 +206,26 @@ class _Memo(dict):
 # Fast path (issue 14): a cohort shares most recommendation content, only the sample differs. One view per distinct
 # record content (every field but patient and sample, as orjson bytes: exact, types included), stamped per patient.
 _REC_VIEWS = _Memo(8192)
+_BLOCKS = _Memo(4096)  # (drug, alert, record keys) -> (block without basis, row source indices, raw basis)
+_GENE_VIEWS = _Memo(4096)  # orjson bytes of the GeneCall (every field, positions included) -> view
+_GUIDELINES = _Memo(256)  # (source, guideline id, url, drug) of every view -> the guideline rows
 _REC_VIEWS_TEXT: list[Any] = [None]  # the report_text() the cached views were made with
 
 
 def _rec_content_key(rec: Recommendation) -> bytes | None:
     """Everything a record holds except whom it is about; None when it cannot be keyed (then no cache)."""
     try:
-        d = dict(rec.__dict__)
+        d = rec.__dict__
+        full = _orjson.dumps(d)
+        # dataclass field order puts patient and sample first: cut them off the bytes rather than copy the dict
+        head = b'{"patient":' + _orjson.dumps(d["patient"]) + b',"sample":' + _orjson.dumps(d["sample"]) + b","
+        if full.startswith(head):
+            return full[len(head):]
+        d = dict(d)
         d.pop("patient", None)
         d.pop("sample", None)
         return _orjson.dumps(d)
-    except (AttributeError, TypeError):  # a record without __dict__, or a value orjson cannot write
+    except (AttributeError, KeyError, TypeError):  # no __dict__, no patient/sample, or a value orjson cannot write
         return None
 
 
@@ -230,6 +239,8 @@ class _Views:
         self._keys: dict[int, tuple[Recommendation, bytes | None]] = {}
         if self.fast and _REC_VIEWS_TEXT[0] is not text:  # other wording: the cached views are stale
             _REC_VIEWS.clear()
+            _BLOCKS.clear()
+            _GENE_VIEWS.clear()
             _REC_VIEWS_TEXT[0] = text
 
     def _key(self, rec: Recommendation) -> bytes | None:
@@ -239,6 +250,72 @@ class _Views:
         key = _rec_content_key(rec)
         self._keys[id(rec)] = (rec, key)
         return key
+
+    def block(self, drug: str, recs: list[Recommendation], alert: str,
+              calls: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+        """_block(...), on the fast path stamped from the block made for the same records' content: each row gets
+        the sample of the record it comes from, the basis is worked out from this report's gene results."""
+        if not self.fast:
+            return _block(drug, recs, alert, self.text, calls, self)
+        keys = tuple(self._key(r) for r in recs)
+        if None in keys:
+            return _block(drug, recs, alert, self.text, calls, self)
+        key = (drug, alert, keys)
+        hit = _BLOCKS.get(key)
+        if hit is None:
+            sources: list[int] = []
+            b = _block(drug, recs, alert, self.text, {}, self, sources)
+            raw: dict[str, str] = {}
+            for r in recs:  # as _block: each gene's first phenotype among the records
+                for g, p in r.phenotypes.items():
+                    raw.setdefault(g, p)
+            hit = _BLOCKS.put(key, (b, sources, [(g, raw[g]) for g in b["genes"] if g in raw]))
+        tpl, sources, basis = hit
+        rows = []
+        for row, i in zip(tpl["rows"], sources):
+            v = row.copy()
+            v["sample"] = recs[i].sample
+            v["genes"] = list(row["genes"])
+            v["phenotypes"] = dict(row["phenotypes"])
+            v["alternatives"] = list(row["alternatives"])
+            v["populations"] = list(row["populations"])
+            v["refs"] = [x.copy() for x in row["refs"]]
+            rows.append(v)
+        out = tpl.copy()
+        out["genes"] = list(tpl["genes"])
+        out["basis"] = [{"gene": g, "value": _basis_text(g, value, calls or {})} for g, value in basis]
+        out["sources"] = list(tpl["sources"])
+        out["rows"] = rows
+        return out
+
+    def gene(self, call: GeneCall, sample: str) -> dict[str, Any]:
+        """_gene_view(...), on the fast path stamped from the view of an equal call (people share most)."""
+        if not self.fast or type(call) is not GeneCall:
+            return _gene_view(call, sample, self.text, self.fast)
+        try:
+            key = _orjson.dumps(call)
+        except TypeError:
+            return _gene_view(call, sample, self.text, True)
+        tpl = _GENE_VIEWS.get(key)
+        if tpl is None:
+            tpl = _GENE_VIEWS.put(key, _gene_view(call, sample, self.text, True))
+        v = tpl.copy()
+        v["sample"] = sample
+        v["candidates"] = [c.copy() for c in tpl["candidates"]]
+        v["warnings"] = list(tpl["warnings"])
+        if tpl["qc"] is not None:
+            v["qc"] = {**tpl["qc"], "missing_by_reason": dict(tpl["qc"]["missing_by_reason"])}
+        v["missing_detail"] = [{**d, "positions": list(d["positions"])} for d in tpl["missing_detail"]]
+        return v
+
+    def guidelines(self, drugs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.fast:
+            return _guidelines(drugs)
+        key = tuple((r["source"], r["guideline_id"], r["guideline_url"], r["drug"]) for r in drugs)
+        rows = _GUIDELINES.get(key)
+        if rows is None:
+            rows = _GUIDELINES.put(key, _guidelines(drugs))
+        return [{**g, "drugs": list(g["drugs"])} for g in rows]
 
     def view(self, rec: Recommendation) -> dict[str, Any]:
         return self.view_and_order(rec)[0]
@@ -299,11 +376,14 @@ def _split_undetermined(blocks: list[dict[str, Any]], by_gene: dict[str, dict[st
 
 
 def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, Any],
-           calls: dict[str, dict[str, Any]] | None = None, views: _Views | None = None) -> dict[str, Any]:
-    """One drug: its recommendations (CPIC then DPWG), rows with the same advice merged across populations."""
+           calls: dict[str, dict[str, Any]] | None = None, views: _Views | None = None,
+           row_sources: list[int] | None = None) -> dict[str, Any]:
+    """One drug: its recommendations (CPIC then DPWG), rows with the same advice merged across populations.
+    `row_sources`, when given, receives the index in `recs` of the record each row was made from."""
     views = views or _Views(text, False)
     rows: list[dict[str, Any]] = []
-    for r in sorted(recs, key=rec_order):
+    for i in sorted(range(len(recs)), key=lambda i: rec_order(recs[i])):  # = sorted(recs, key=rec_order)
+        r = recs[i]
         v = views.view(r)
         key = (v["source"], v["action"], v["summary"], v["strength_label"], v["dose_percent"], v["reason"],
                v["alternatives_text"])
@@ -317,6 +397,8 @@ def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, An
         v["populations"] = [v["population_label"]] if v["population_label"] else []
         v["refs"] = [{"id": v["recommendation_id"] or v["rule_id"], "url": v["url"]}]
         rows.append(v)
+        if row_sources is not None:
+            row_sources.append(i)
     for v in rows:
         v.pop("_key")
     genes = list(dict.fromkeys(g for r in recs for g in r.genes))
@@ -508,6 +590,7 @@ def _medication_blocks(meds: list[MedicationInfo], recs: list[Recommendation], f
                        text: dict[str, Any], calls: dict[str, dict[str, Any]], views: _Views | None = None
                        ) -> list[dict[str, Any]]:
     """Each medicine the patient takes or was ordered, with what the result means for it (also when nothing)."""
+    views = views or _Views(text, False)
     by_finding = {f.drug: f for f in findings}
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -523,15 +606,14 @@ def _medication_blocks(meds: list[MedicationInfo], recs: list[Recommendation], f
         f = by_finding.get(m.drug)
         if f is not None:
             out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": "finding",
-                        "message": "", "block": _block(f.drug, list(f.recs), f.alert, text, calls, views)})
+                        "message": "", "block": views.block(f.drug, list(f.recs), f.alert, calls)})
             continue
         mine = [r for r in recs if r.drug == m.drug]
         if not mine:
             out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": "no_guideline",
                         "message": text["medication_messages"]["no_guideline"], "block": None})
             continue
-        block = _block(m.drug, mine, min((_alert(r.alert) for r in mine), key=ALERT_ORDER.__getitem__), text, calls,
-                       views)
+        block = views.block(m.drug, mine, min((_alert(r.alert) for r in mine), key=ALERT_ORDER.__getitem__), calls)
         kind = "not_tested" if any(r.action == "test_recommended" for r in mine) else "no_change"
         out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": kind,
                     "message": text["medication_messages"][kind], "block": block})
@@ -576,7 +658,7 @@ def build_report_model(
     fast = fastpath.enabled()
     views = _Views(text, fast)
     genes = sorted(
-        (_gene_view(g, c.sample, text, fast) for c in calls for g in c.genes.values()),
+        (views.gene(g, c.sample) for c in calls for g in c.genes.values()),
         key=lambda g: (g["gene"], g["sample"]),
     )
     if views.fast:  # the same order as sorting the views by _rec_key (stable sort, equal keys keep input order)
@@ -589,8 +671,7 @@ def build_report_model(
     by_gene = {g["gene"]: g for g in genes}  # several samples: the first one's result describes the basis
     meds = _medication_blocks(list(medications), recs, findings, text, by_gene, views)
     med_drugs = {m["drug"] for m in meds}
-    blocks = [_block(f.drug, list(f.recs), f.alert, text, by_gene, views) for f in findings
-              if f.drug not in med_drugs]
+    blocks = [views.block(f.drug, list(f.recs), f.alert, by_gene) for f in findings if f.drug not in med_drugs]
     blocks, undetermined = _split_undetermined(blocks, by_gene)
     # appendix: every actionable recommendation in full, then the drugs checked with no change, by action
     no_change: dict[str, list[str]] = {}
@@ -632,7 +713,7 @@ def build_report_model(
                    "outside_source": text["outside_source"] if outside else ""},
         "coverage": coverage,
         "sources": sources,
-        "guidelines": _guidelines(drugs),
+        "guidelines": views.guidelines(drugs),
         "samples": samples,
         "counts": {**counts.to_dict(), "drug_rows": len(drugs), "drugs": counts.drugs_checked,
                    "genes": len({g["gene"] for g in genes})},
@@ -640,7 +721,7 @@ def build_report_model(
         "medications": meds,
         "findings": blocks,
         "undetermined": undetermined,
-        "all_findings": [_block(f.drug, list(f.recs), f.alert, text, by_gene, views) for f in findings],
+        "all_findings": [views.block(f.drug, list(f.recs), f.alert, by_gene) for f in findings],
         "genes": genes,
         "drugs": drugs,
         "no_change": [{"label": k, "drugs": v} for k, v in no_change.items()],
