@@ -95,3 +95,29 @@ def report_with_gaps(patient: str, tmp: Path, report_date: str = "2026-12-01T09:
                                patient_info=PatientInfo.from_clinical(patient, ctx.clinical.patients.get(patient)),
                                medications=medications_from_clinical(ctx.clinical.medications_for(patient)))
     return render_html(model), model, calls
+
+
+COHORT = SAMPLE_DATA.parent / "tests" / "data" / "1kgp-pgx"
+
+
+@lru_cache(maxsize=1)
+def cohort_inputs():
+    """[(calls, recs)] for every person of the vendored 300-person 1000 Genomes slice (real genotypes), called and
+    interpreted as the pipeline does; shared by the report and FHIR both-paths tests (one load per session)."""
+    from ehrgen.ingest.vcf import read_genotypes
+    from ehrgen.pgx.caller import call_batch
+    from ehrgen.pipeline.context import load_context
+    from ehrgen.rules.engine import interpret
+
+    ctx = load_context(str(SAMPLE_DATA / "clinical"), None)
+    vcf = next(COHORT.glob("*dense*.vcf.gz"))
+    calls = call_batch(read_genotypes(str(vcf), ctx.definitions), ctx.definitions, {}, "0" * 64)
+    return [(c, interpret(c, f"K{i:03d}", ruleset=ctx.ruleset)) for i, c in enumerate(calls)], ctx
+
+
+def manifest_patients() -> list[str]:
+    """The sample patients whose data is expected to load (the malformed VCF's patient is not)."""
+    import csv
+
+    with open(SAMPLE_DATA / "manifest.csv", newline="") as fh:
+        return [r["patient_id"] for r in csv.DictReader(fh) if r["expect"] == "ok"]

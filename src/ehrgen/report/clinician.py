@@ -15,6 +15,7 @@ reaches the page through Jinja2 autoescaping, so identifiers or guideline text c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from urllib.parse import urlparse
 
 import jinja2
 
-from ehrgen import __version__
+from ehrgen import __version__, fastpath
 from ehrgen.errors import InputError
+from ehrgen.pgx import qc as qc_summary
 from ehrgen.pgx.model import INDETERMINATE, GeneCall, SampleCalls
 from ehrgen.rules.alternatives import alternatives_text
 from ehrgen.rules.findings import (
@@ -44,6 +46,11 @@ CYP2D6 = "CYP2D6"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _POPULATION_SUFFIX = re.compile(r"\s*\[Population: [^\]]*\]\s*$")
 STATUSES = ("preliminary", "final")
+
+try:  # the fast path keys its caches on orjson bytes; without orjson it is simply off
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,12 @@ def environment() -> jinja2.Environment:
     env.filters["when"] = _when
     # the patient id goes into a CSS string for the printed page footer: only the safe alphabet
     env.filters["css_ident"] = lambda v: v if _SAFE_ID.match(str(v)) else ""
+    env.globals["frag"] = _call_macro  # the straightforward frag(): the macro, every time
     return env
+
+
+def _call_macro(macro: Any, *args: Any) -> Any:
+    return macro(*args)
 
 
 def safe_url(url: str | None) -> str | None:
@@ -176,6 +188,160 @@ def _rec_key(view: dict[str, Any]) -> tuple:
     return (view["drug"].lower(), SOURCE_ORDER.get(view["source"], 9), view["source"], view["population"])
 
 
+class _Memo(dict):
+    """A dict bounded by clearing it when full: cheaper per hit than an LRU, and a cohort's distinct content
+    refills it within a few people, so 200,000 people stream in bounded memory."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: Any, value: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+# Fast path (issue 14): a cohort shares most recommendation content, only the sample differs. One view per distinct
+# record content (every field but patient and sample, as orjson bytes: exact, types included), stamped per patient.
+_REC_VIEWS = _Memo(8192)
+_BLOCKS = _Memo(4096)  # (drug, alert, record keys) -> (block without basis, row source indices, raw basis)
+_GENE_VIEWS = _Memo(4096)  # orjson bytes of the GeneCall (every field, positions included) -> view
+_GUIDELINES = _Memo(256)  # (source, guideline id, url, drug) of every view -> the guideline rows
+_REC_VIEWS_TEXT: list[Any] = [None]  # the report_text() the cached views were made with
+
+
+def _rec_content_key(rec: Recommendation) -> bytes | None:
+    """Everything a record holds except whom it is about; None when it cannot be keyed (then no cache)."""
+    try:
+        d = rec.__dict__
+        full = _orjson.dumps(d)
+        # dataclass field order puts patient and sample first: cut them off the bytes rather than copy the dict
+        head = b'{"patient":' + _orjson.dumps(d["patient"]) + b',"sample":' + _orjson.dumps(d["sample"]) + b","
+        if full.startswith(head):
+            return full[len(head):]
+        d = dict(d)
+        d.pop("patient", None)
+        d.pop("sample", None)
+        return _orjson.dumps(d)
+    except (AttributeError, KeyError, TypeError):  # no __dict__, no patient/sample, or a value orjson cannot write
+        return None
+
+
+class _Views:
+    """Recommendation views for one report: straightforward (`_rec_view` each time) or, on the fast path, stamped
+    from the per-content cache. Every view handed out is a fresh dict with fresh lists: callers may change it."""
+
+    def __init__(self, text: dict[str, Any], fast: bool) -> None:
+        self.text = text
+        self.fast = fast and _orjson is not None
+        self._keys: dict[int, tuple[Recommendation, bytes | None]] = {}
+        if self.fast and _REC_VIEWS_TEXT[0] is not text:  # other wording: the cached views are stale
+            _REC_VIEWS.clear()
+            _BLOCKS.clear()
+            _GENE_VIEWS.clear()
+            _REC_VIEWS_TEXT[0] = text
+
+    def _key(self, rec: Recommendation) -> bytes | None:
+        hit = self._keys.get(id(rec))  # the same record is viewed up to three times per report
+        if hit is not None and hit[0] is rec:
+            return hit[1]
+        key = _rec_content_key(rec)
+        self._keys[id(rec)] = (rec, key)
+        return key
+
+    def block(self, drug: str, recs: list[Recommendation], alert: str,
+              calls: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+        """_block(...), on the fast path stamped from the block made for the same records' content: each row gets
+        the sample of the record it comes from, the basis is worked out from this report's gene results."""
+        if not self.fast:
+            return _block(drug, recs, alert, self.text, calls, self)
+        keys = tuple(self._key(r) for r in recs)
+        if None in keys:
+            return _block(drug, recs, alert, self.text, calls, self)
+        key = (drug, alert, keys)
+        hit = _BLOCKS.get(key)
+        if hit is None:
+            sources: list[int] = []
+            b = _block(drug, recs, alert, self.text, {}, self, sources)
+            raw: dict[str, str] = {}
+            for r in recs:  # as _block: each gene's first phenotype among the records
+                for g, p in r.phenotypes.items():
+                    raw.setdefault(g, p)
+            hit = _BLOCKS.put(key, (b, sources, [(g, raw[g]) for g in b["genes"] if g in raw]))
+        tpl, sources, basis = hit
+        rows = []
+        for row, i in zip(tpl["rows"], sources):
+            v = row.copy()
+            v["sample"] = recs[i].sample
+            v["genes"] = list(row["genes"])
+            v["phenotypes"] = dict(row["phenotypes"])
+            v["alternatives"] = list(row["alternatives"])
+            v["populations"] = list(row["populations"])
+            v["refs"] = [x.copy() for x in row["refs"]]
+            rows.append(v)
+        out = tpl.copy()
+        out["genes"] = list(tpl["genes"])
+        out["basis"] = [{"gene": g, "value": _basis_text(g, value, calls or {})} for g, value in basis]
+        out["sources"] = list(tpl["sources"])
+        out["rows"] = rows
+        return out
+
+    def gene(self, call: GeneCall, sample: str) -> dict[str, Any]:
+        """_gene_view(...), on the fast path stamped from the view of an equal call (people share most)."""
+        if not self.fast or type(call) is not GeneCall:
+            return _gene_view(call, sample, self.text, self.fast)
+        try:
+            key = _orjson.dumps(call)
+        except TypeError:
+            return _gene_view(call, sample, self.text, True)
+        tpl = _GENE_VIEWS.get(key)
+        if tpl is None:
+            tpl = _GENE_VIEWS.put(key, _gene_view(call, sample, self.text, True))
+        v = tpl.copy()
+        v["sample"] = sample
+        v["candidates"] = [c.copy() for c in tpl["candidates"]]
+        v["warnings"] = list(tpl["warnings"])
+        if tpl["qc"] is not None:
+            v["qc"] = {**tpl["qc"], "missing_by_reason": dict(tpl["qc"]["missing_by_reason"])}
+        v["missing_detail"] = [{**d, "positions": list(d["positions"])} for d in tpl["missing_detail"]]
+        return v
+
+    def guidelines(self, drugs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.fast:
+            return _guidelines(drugs)
+        key = tuple((r["source"], r["guideline_id"], r["guideline_url"], r["drug"]) for r in drugs)
+        rows = _GUIDELINES.get(key)
+        if rows is None:
+            rows = _GUIDELINES.put(key, _guidelines(drugs))
+        return [{**g, "drugs": list(g["drugs"])} for g in rows]
+
+    def view(self, rec: Recommendation) -> dict[str, Any]:
+        return self.view_and_order(rec)[0]
+
+    def view_and_order(self, rec: Recommendation) -> tuple[dict[str, Any], tuple]:
+        if not self.fast:
+            v = _rec_view(rec, self.text)
+            return v, _rec_key(v)
+        key = self._key(rec)
+        if key is None:
+            v = _rec_view(rec, self.text)
+            return v, _rec_key(v)
+        hit = _REC_VIEWS.get(key)
+        if hit is None:
+            tpl = _rec_view(rec, self.text)
+            tpl["sample"] = None  # per patient: stamped below (the placeholder keeps the key order)
+            hit = _REC_VIEWS.put(key, (tpl, _rec_key(tpl)))
+        tpl, order = hit
+        v = tpl.copy()
+        v["sample"] = rec.sample
+        v["genes"] = list(tpl["genes"])
+        v["phenotypes"] = dict(tpl["phenotypes"])
+        v["alternatives"] = list(tpl["alternatives"])
+        return v, order
+
+
 def _basis_text(gene: str, value: str, calls: dict[str, dict[str, Any]]) -> str:
     """'CYP2D6 Ultrarapid Metabolizer (activity score 3.0)' from the gene result; the rule's value otherwise."""
     g = calls.get(gene)
@@ -210,11 +376,15 @@ def _split_undetermined(blocks: list[dict[str, Any]], by_gene: dict[str, dict[st
 
 
 def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, Any],
-           calls: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One drug: its recommendations (CPIC then DPWG), rows with the same advice merged across populations."""
+           calls: dict[str, dict[str, Any]] | None = None, views: _Views | None = None,
+           row_sources: list[int] | None = None) -> dict[str, Any]:
+    """One drug: its recommendations (CPIC then DPWG), rows with the same advice merged across populations.
+    `row_sources`, when given, receives the index in `recs` of the record each row was made from."""
+    views = views or _Views(text, False)
     rows: list[dict[str, Any]] = []
-    for r in sorted(recs, key=rec_order):
-        v = _rec_view(r, text)
+    for i in sorted(range(len(recs)), key=lambda i: rec_order(recs[i])):  # = sorted(recs, key=rec_order)
+        r = recs[i]
+        v = views.view(r)
         key = (v["source"], v["action"], v["summary"], v["strength_label"], v["dose_percent"], v["reason"],
                v["alternatives_text"])
         same = next((x for x in rows if x["_key"] == key), None)
@@ -227,6 +397,8 @@ def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, An
         v["populations"] = [v["population_label"]] if v["population_label"] else []
         v["refs"] = [{"id": v["recommendation_id"] or v["rule_id"], "url": v["url"]}]
         rows.append(v)
+        if row_sources is not None:
+            row_sources.append(i)
     for v in rows:
         v.pop("_key")
     genes = list(dict.fromkeys(g for r in recs for g in r.genes))
@@ -241,7 +413,7 @@ def _block(drug: str, recs: list[Recommendation], alert: str, text: dict[str, An
             "sources": list(dict.fromkeys(r.source for r in recs)), "rows": rows}
 
 
-def _gene_view(call: GeneCall, sample: str, text: dict[str, Any]) -> dict[str, Any]:
+def _gene_view(call: GeneCall, sample: str, text: dict[str, Any], fast: bool = False) -> dict[str, Any]:
     candidates = [
         {"diplotype": d.name, "phenotype": d.phenotype, "activity_score": d.activity_score}
         for d in call.diplotypes
@@ -264,7 +436,7 @@ def _gene_view(call: GeneCall, sample: str, text: dict[str, Any]) -> dict[str, A
         "phased": call.phased,
         "missing_positions": len(call.missing_positions),
         "warnings": [w for w in call.warnings if not w.endswith("(needs an outside call)")],
-        "qc": _qc(call),
+        "qc": _qc_fast(call) if fast else _qc(call),
         "missing_detail": _missing_detail(call, text),
     }
 
@@ -274,6 +446,21 @@ def _qc(call: GeneCall) -> dict[str, Any] | None:
     calls, hand-built records), where only `missing_positions` can say anything."""
     qc = call.qc
     return qc if qc.get("positions") else None
+
+
+_QC_FIELDS = tuple(f.name for f in dataclasses.fields(qc_summary.GeneQc))
+
+
+def _qc_fast(call: GeneCall) -> dict[str, Any] | None:
+    """`_qc` without dataclasses.asdict's deep copy (a third of a gene view): the same dict, field for field."""
+    if type(call) is not GeneCall:  # a subclass may compute its qc otherwise
+        return _qc(call)
+    q = qc_summary.gene_qc(call.positions)
+    if type(q) is not qc_summary.GeneQc or not q.positions:
+        return _qc(call)
+    d = {name: getattr(q, name) for name in _QC_FIELDS}
+    d["missing_by_reason"] = dict(sorted(q.missing_by_reason.items()))
+    return d
 
 
 def reason_label(reason: str, text: dict[str, Any]) -> str:
@@ -400,8 +587,10 @@ def _guidelines(drugs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _medication_blocks(meds: list[MedicationInfo], recs: list[Recommendation], findings: list[DrugFinding],
-                       text: dict[str, Any], calls: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+                       text: dict[str, Any], calls: dict[str, dict[str, Any]], views: _Views | None = None
+                       ) -> list[dict[str, Any]]:
     """Each medicine the patient takes or was ordered, with what the result means for it (also when nothing)."""
+    views = views or _Views(text, False)
     by_finding = {f.drug: f for f in findings}
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -417,14 +606,14 @@ def _medication_blocks(meds: list[MedicationInfo], recs: list[Recommendation], f
         f = by_finding.get(m.drug)
         if f is not None:
             out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": "finding",
-                        "message": "", "block": _block(f.drug, list(f.recs), f.alert, text, calls)})
+                        "message": "", "block": views.block(f.drug, list(f.recs), f.alert, calls)})
             continue
         mine = [r for r in recs if r.drug == m.drug]
         if not mine:
             out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": "no_guideline",
                         "message": text["medication_messages"]["no_guideline"], "block": None})
             continue
-        block = _block(m.drug, mine, min((_alert(r.alert) for r in mine), key=ALERT_ORDER.__getitem__), text, calls)
+        block = views.block(m.drug, mine, min((_alert(r.alert) for r in mine), key=ALERT_ORDER.__getitem__), calls)
         kind = "not_tested" if any(r.action == "test_recommended" for r in mine) else "no_change"
         out.append({"drug": m.drug, "status": m.status, "status_label": status_label, "kind": kind,
                     "message": text["medication_messages"][kind], "block": block})
@@ -466,17 +655,23 @@ def build_report_model(
         }
         for c in calls
     ]
+    fast = fastpath.enabled()
+    views = _Views(text, fast)
     genes = sorted(
-        (_gene_view(g, c.sample, text) for c in calls for g in c.genes.values()),
+        (views.gene(g, c.sample) for c in calls for g in c.genes.values()),
         key=lambda g: (g["gene"], g["sample"]),
     )
-    drugs = sorted((_rec_view(r, text) for r in recs), key=_rec_key)
+    if views.fast:  # the same order as sorting the views by _rec_key (stable sort, equal keys keep input order)
+        pairs = [views.view_and_order(r) for r in recs]
+        drugs = [pairs[i][0] for i in sorted(range(len(pairs)), key=lambda i: pairs[i][1])]
+    else:
+        drugs = sorted((_rec_view(r, text) for r in recs), key=_rec_key)
     findings = drug_findings(recs)
     counts = count_findings(recs)
     by_gene = {g["gene"]: g for g in genes}  # several samples: the first one's result describes the basis
-    meds = _medication_blocks(list(medications), recs, findings, text, by_gene)
+    meds = _medication_blocks(list(medications), recs, findings, text, by_gene, views)
     med_drugs = {m["drug"] for m in meds}
-    blocks = [_block(f.drug, list(f.recs), f.alert, text, by_gene) for f in findings if f.drug not in med_drugs]
+    blocks = [views.block(f.drug, list(f.recs), f.alert, by_gene) for f in findings if f.drug not in med_drugs]
     blocks, undetermined = _split_undetermined(blocks, by_gene)
     # appendix: every actionable recommendation in full, then the drugs checked with no change, by action
     no_change: dict[str, list[str]] = {}
@@ -518,7 +713,7 @@ def build_report_model(
                    "outside_source": text["outside_source"] if outside else ""},
         "coverage": coverage,
         "sources": sources,
-        "guidelines": _guidelines(drugs),
+        "guidelines": views.guidelines(drugs),
         "samples": samples,
         "counts": {**counts.to_dict(), "drug_rows": len(drugs), "drugs": counts.drugs_checked,
                    "genes": len({g["gene"] for g in genes})},
@@ -526,7 +721,7 @@ def build_report_model(
         "medications": meds,
         "findings": blocks,
         "undetermined": undetermined,
-        "all_findings": [_block(f.drug, list(f.recs), f.alert, text, by_gene) for f in findings],
+        "all_findings": [views.block(f.drug, list(f.recs), f.alert, by_gene) for f in findings],
         "genes": genes,
         "drugs": drugs,
         "no_change": [{"label": k, "drugs": v} for k, v in no_change.items()],
@@ -536,10 +731,60 @@ def build_report_model(
     }
 
 
+def _no_sample(d: dict[str, Any]) -> dict[str, Any]:
+    d = d.copy()  # a C-level copy and one delete: a third of a filtering comprehension
+    d.pop("sample", None)
+    return d
+
+
+def _block_key(b: dict[str, Any]) -> dict[str, Any]:
+    # a row carries its sample for the JSON model; the macros never show it (one report, or the gene table's column)
+    return {**b, "rows": [_no_sample(r) for r in b["rows"]]}
+
+
+# what each frag() macro's output depends on, beyond the context key (m.alert_markers, multi): its arguments,
+# minus the per-sample fields it does not show (a macro that starts showing one fails the both-paths tests)
+_FRAGMENT_KEYS: dict[str, Any] = {
+    "drug_rows": lambda multi, b, head_note="": (_block_key(b), head_note),
+    "appendix_rows": lambda multi, b: _block_key(b),
+    "gene_cells": lambda multi, g: g if multi else _no_sample(g),
+}
+_FRAGMENTS = _Memo(4096)
+_FRAGMENTS_TEMPLATE: list[Any] = [None]  # the template the cached fragments came from
+
+
+class _Fragments:
+    """frag() on the fast path: a macro's output (Markup, already escaped) reused for equal arguments across
+    reports. Keyed on the macro name, the context the macros read and the orjson bytes of the arguments."""
+
+    def __init__(self, template: jinja2.Template, model: dict[str, Any]) -> None:
+        if _FRAGMENTS_TEMPLATE[0] is not template:  # a reloaded template: its fragments may differ
+            _FRAGMENTS.clear()
+            _FRAGMENTS_TEMPLATE[0] = template
+        self.multi = len(model["samples"]) > 1
+        self.context = _orjson.dumps([model.get("alert_markers"), self.multi])
+
+    def __call__(self, macro: Any, *args: Any) -> Any:
+        name = macro.name
+        proj = _FRAGMENT_KEYS.get(name)
+        try:
+            arg_key = _orjson.dumps(proj(self.multi, *args) if proj else args)
+        except TypeError:  # not JSON data: no cache
+            return macro(*args)
+        key = (name, self.context, arg_key)
+        out = _FRAGMENTS.get(key)
+        if out is None:
+            out = _FRAGMENTS.put(key, macro(*args))
+        return out
+
+
 def render_html(model: dict[str, Any]) -> str:
     """One self-contained HTML document (inline CSS, no scripts, fonts or remote resources)."""
+    template = environment().get_template("report.html.j2")
+    if fastpath.enabled() and _orjson is not None:
+        return template.render(m=model, frag=_Fragments(template, model)).lstrip()
     # lstrip: the macro definitions above the doctype leave blank lines
-    return environment().get_template("report.html.j2").render(m=model).lstrip()
+    return template.render(m=model).lstrip()
 
 
 def render_json(model: dict[str, Any]) -> str:
