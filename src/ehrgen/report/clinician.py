@@ -11,6 +11,12 @@ per-recommendation detail (rule ids, links, populations) follows as an appendix.
 
 Wording shown to clinicians lives in templates/report_text.json, layout in templates/report.html.j2. All text
 reaches the page through Jinja2 autoescaping, so identifiers or guideline text can never inject markup.
+
+Speed (issue 14, `ehrgen.fastpath`): people share most recommendation and gene content, so on the fast path the
+model stamps recommendation views, drug blocks, gene views and guideline rows from bounded per-content caches
+(keyed on orjson bytes of every input field except whom it is about; the sample is stamped back in, every object
+handed out is fresh), and render_html reuses a frag() macro's escaped output for equal arguments. With the fast
+path off nothing is cached; tests/report/test_clinician_fastpath.py requires identical bytes from both.
 """
 
 from __future__ import annotations
