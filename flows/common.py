@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from prefect import get_run_logger, task
 from prefect.artifacts import (
@@ -139,6 +140,31 @@ def final_state(summary: dict[str, Any]) -> State:
     if summary["failed"] < summary["samples"]:
         return Completed(name=PARTIAL, message=f"partially failed: {msg}", data=summary)
     return Failed(message=msg, data=summary)
+
+
+@contextmanager
+def api_shared_with_workers() -> Iterator[None]:
+    """Within a flow run on Prefect's temporary (ephemeral) server: let worker processes spawned meanwhile (the
+    process pool) report to that same server through PREFECT_API_URL. Without it each worker starts a temporary
+    server of its own (about 10 s and a core each). Restored afterwards: that server stops with the flow."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    url = None
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            url = str(client.api_url).rstrip("/")
+    except Exception:  # no server to share: workers fall back to their own
+        pass
+    if url:
+        os.environ["PREFECT_API_URL"] = url
+    try:
+        yield
+    finally:
+        if url:
+            os.environ.pop("PREFECT_API_URL", None)
 
 
 def _importable_root() -> None:

@@ -16,7 +16,7 @@ from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import DEFAULT_CHUNK, Chunk, plan
 from ehrgen.pipeline import progress
 from ehrgen.pipeline.run import RunConfig, finish_run, note_consent, plan_errors
-from flows.common import (deliver, final_state, process_chunk, progress_start, progress_update, publish,
+from flows.common import (api_shared_with_workers, deliver, final_state, process_chunk, progress_start, progress_update, publish,
                           publish_cohort)
 
 
@@ -32,6 +32,13 @@ def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool
     total = sum(ch.size for ch in chunks)
     started = time.monotonic()
     bar = progress_start(f"{title}: 0 of {total} sample(s) done")
+    with api_shared_with_workers():
+        return _run_submitted(chunks, cfg, title, do_deliver, total, started, bar)
+
+
+def _run_submitted(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool, total: int, started: float,
+                   bar: Any) -> list[SampleOutcome]:
+    log = get_run_logger()
     chunk_futs = [process_chunk.submit(ch, cfg) for ch in chunks]
     deliver_futs = [deliver.submit(cfg, f) for f in chunk_futs] if do_deliver else [None] * len(chunks)
     outcomes: list[SampleOutcome] = []
