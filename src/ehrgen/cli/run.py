@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import typer
@@ -44,6 +45,10 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
     name = run_name or input_dir.resolve().name
     outcomes_file = work / safe_name(name) / "outcomes.json"
     outcomes_file.unlink(missing_ok=True)  # never report a previous run's outcomes
+    settled = _settled_without_flow(planned, input_dir, work, name, outbox, fhir, mllp, rules_dir,
+                                    absent_is_reference, min_ref_gq)
+    if settled is not None:
+        return settled
     configure(work)  # before the first prefect import
     import_flows()
     from flows.common import task_runner
@@ -60,6 +65,36 @@ def run_flow(input_dir: Path, work: Path, outbox: Optional[Path], fhir: Optional
     if outcomes_file.is_file():
         outcomes = [SampleOutcome.from_dict(d) for d in json.loads(outcomes_file.read_text(encoding="utf-8"))]
     return state, outcomes
+
+
+@dataclass
+class _NoFlowState:
+    name: str
+    message: str
+
+
+def _settled_without_flow(planned, input_dir: Path, work: Path, name: str, outbox, fhir, mllp, rules_dir,
+                          absent_is_reference: bool, min_ref_gq):
+    """(state, outcomes) when nothing at all changed since the last run (every stage up to date, every target
+    holding every export): the answer is known from the stage state files and the ledger, so Prefect's
+    temporary server is not started (README "Reruns"). None otherwise, or when the work folder is new."""
+    from ehrgen.pipeline.run import RunConfig, unchanged_run
+    from ehrgen.settings import load_settings
+
+    if not (work / "ledger.sqlite").is_file():
+        return None
+    cfg = RunConfig(work_dir=str(work), run_name=name, clinical=planned.clinical,
+                    rules_dir=str(rules_dir) if rules_dir else None, outbox=str(outbox) if outbox else None,
+                    fhir_url=fhir, mllp=mllp, settings=load_settings())
+    if absent_is_reference:
+        cfg.settings.calling.absent_is_reference = True
+    if min_ref_gq is not None:
+        cfg.settings.calling.min_ref_gq = min_ref_gq
+    outcomes = unchanged_run(planned, cfg, str(input_dir.resolve()))
+    if outcomes is None:
+        return None
+    return _NoFlowState("Completed", f"nothing changed: {len(outcomes)} sample(s) up to date and held by every "
+                                     f"target, so no flow run was started"), outcomes
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from ehrgen.pipeline.context import Context, load_context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import Chunk
 from ehrgen.errors import InputError
-from ehrgen.pipeline.stages import (_reason, bundle_options, call_job, export_sample, interpret_sample_signed, quick_skip,
+from ehrgen.pipeline.stages import (NeedsWork, _reason, bundle_options, call_job, export_sample, interpret_sample_signed, quick_skip,
                                     rec_counts)
 from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, state_path
 from ehrgen.rules.batch import recommendations_tsv
@@ -135,17 +135,21 @@ def write_people_outputs_for(calls, outcome: SampleOutcome, ctx: Context, cfg: R
         log.warning("patient summary / wallet card not written for a sample (%s)", exc.__class__.__name__)
 
 
-def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
-    """Call, interpret and export every sample in the chunk. Returns one outcome per sample."""
-    dirs = cfg.dirs.make()
+def run_chunk(chunk: Chunk, cfg: RunConfig, dry: bool = False) -> list[SampleOutcome]:
+    """Call, interpret and export every sample in the chunk. Returns one outcome per sample.
+    dry: compute and write nothing; raise stages.NeedsWork as soon as one sample is not up to date."""
+    dirs = cfg.dirs if dry else cfg.dirs.make()
     ctx = _context(cfg)
     options = bundle_options()
     outcomes: list[SampleOutcome] = []
     for job in chunk.jobs:
-        for c in call_job(job, ctx, dirs, cfg.settings.calling):
+        for c in call_job(job, ctx, dirs, cfg.settings.calling, dry=dry):
             o = c.outcome
             outcomes.append(o)
-            progress.report(chunk.index, len(outcomes) - 1)  # the samples before this one are done
+            if not dry:
+                progress.report(chunk.index, len(outcomes) - 1)  # the samples before this one are done
+            if dry and (o.status == "failed" or c.stored is None):
+                raise NeedsWork
             if o.status == "failed" or (c.calls is None and c.stored is None):
                 continue
             if not o.patient:
@@ -159,6 +163,8 @@ def run_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
             if c.stored is not None and quick_skip(o.sample, o.patient, c.calls_fp, ctx, dirs, o, cfg.source,
                                                         options):
                 continue  # nothing changed for this sample: not even its files are parsed
+            if dry:
+                raise NeedsWork
             try:
                 calls = c.load()
             except (InputError, OSError) as exc:  # a damaged stored calls file: forget it so the next run calls afresh
@@ -436,6 +442,30 @@ def reinterpret_samples(cfg: RunConfig, samples: list[tuple[str, str]]) -> list[
             o.fail("interpret", "no patient linked to the sample")
             continue
         process_sample(calls, o.patient, st.get("fingerprint", ""), ctx, dirs, o, cfg.source, options)
+    return outcomes
+
+
+def unchanged_run(p: Any, cfg: RunConfig, input_dir: str) -> list[SampleOutcome] | None:
+    """A rerun with nothing to do, settled without Prefect: when every sample's calls, advice and exports are up
+    to date (judged from the stage state files, as the chunks would) and every target already holds every export
+    (per the ledger), record the run's files as the flow would and return its outcomes, every one "unchanged".
+    None as soon as anything needs work (a changed input, a failed sample to retry, a withdrawal, a delivery
+    still owed): then the flow runs as usual. Nothing is computed, written or delivered before that answer."""
+    from ehrgen.pipeline.stages import NeedsWork
+
+    if p.errors or not p.chunks:
+        return None
+    note_consent(cfg)  # what the flow does first (idempotent): a withdrawn patient then makes this None below
+    try:
+        outcomes = [o for ch in p.chunks for o in run_chunk(ch, cfg, dry=True)]
+    except NeedsWork:
+        return None
+    held = _held_by_every_target(cfg, _context(cfg), outcomes)
+    if len(held) != len(outcomes) or any(o.patient in cfg.withdrawn for o in outcomes):
+        return None
+    for o in outcomes:
+        o.stage, o.status, o.delivered = "deliver", "unchanged", held[id(o)]
+    finish_run(cfg, outcomes, input_dir)
     return outcomes
 
 

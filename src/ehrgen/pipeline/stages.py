@@ -66,15 +66,22 @@ def _vcf_samples(path: str) -> list[str]:
         v.close()
 
 
-def call_job(job: VcfJob, ctx: Context, dirs: RunDirs, calling=None) -> list[Called]:
+class NeedsWork(Exception):
+    """Raised by the dry (check-only) paths as soon as one sample would have to be computed."""
+
+
+def call_job(job: VcfJob, ctx: Context, dirs: RunDirs, calling=None, dry: bool = False) -> list[Called]:
     """Call every sample of one VCF job (one read of the file); per-sample failures stay per sample.
-    `calling`: settings.CallingSettings (absent-is-reference, imputation thresholds); defaults when None."""
+    `calling`: settings.CallingSettings (absent-is-reference, imputation thresholds); defaults when None.
+    dry: compute nothing; raise NeedsWork if any sample's stored calls are missing or out of date."""
     vcf_name = Path(job.vcf).name
     try:
         vcf_sha = file_sha256(job.vcf)
         if job.samples is None:
             job = VcfJob(job.vcf, [SampleJob(s) for s in _vcf_samples(job.vcf)])
     except Exception as exc:  # the file cannot be read at all: every sample of it fails, nothing else
+        if dry:
+            raise NeedsWork from None
         reason = _reason(exc) if isinstance(exc, (InputError, OSError)) else _vcf_reason(job.vcf, exc)
         return [Called(s, SampleOutcome(s.sample, s.patient or "", vcf_name).fail("call", reason))
                 for s in (job.samples or [SampleJob(f"<{vcf_name}>")])]
@@ -91,6 +98,8 @@ def call_job(job: VcfJob, ctx: Context, dirs: RunDirs, calling=None) -> list[Cal
                 out_sha = file_sha256(s.outside_calls)
                 outside[s.sample] = parse_outside_calls(s.outside_calls, ctx.definitions)
             except Exception as exc:
+                if dry:
+                    raise NeedsWork from None
                 c.outcome.fail("call", _reason(exc))
                 continue
         c.calls_fp = fingerprint("calls", vcf_sha, out_sha, ctx.definitions.version, __version__,
@@ -102,6 +111,8 @@ def call_job(job: VcfJob, ctx: Context, dirs: RunDirs, calling=None) -> list[Cal
             c.outcome.skipped.append("call")
             continue
         todo.append(s)
+    if todo and dry:
+        raise NeedsWork
     if todo:
         _call_todo(job.vcf, todo, results, outside, vcf_sha, ctx, dirs, calling)
     return [results[s.sample] for s in job.samples]
