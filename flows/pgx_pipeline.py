@@ -16,8 +16,8 @@ from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import DEFAULT_CHUNK, Chunk, plan
 from ehrgen.pipeline import progress
 from ehrgen.pipeline.run import RunConfig, finish_run, note_consent, plan_errors
-from flows.common import (api_shared_with_workers, deliver, final_state, process_chunk, progress_start, progress_update, publish,
-                          publish_cohort)
+from flows.common import (api_shared_with_workers, deliver, final_state, process_chunk, progress_start,
+                          progress_update, publish, publish_cohort)
 
 
 def _crashed(ch: Chunk, exc: BaseException) -> list[SampleOutcome]:
@@ -28,7 +28,6 @@ def _crashed(ch: Chunk, exc: BaseException) -> list[SampleOutcome]:
 def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool = True) -> list[SampleOutcome]:
     """Submit every chunk, and a delivery task behind each chunk (so the first patients reach the EHR while
     later chunks are still being processed). A chunk that crashes fails its own samples only."""
-    log = get_run_logger()
     total = sum(ch.size for ch in chunks)
     started = time.monotonic()
     bar = progress_start(f"{title}: 0 of {total} sample(s) done")

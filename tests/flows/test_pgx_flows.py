@@ -168,13 +168,20 @@ def test_rules_change_redelivers_only_changed_advice(first_run, tmp_path):
     assert "nothing to do" in state.message
 
 
-def test_dask_local_cluster_gives_the_same_outputs(first_run, sample_data, tmp_path):
+@pytest.mark.parametrize("runner", ["dask", "process-pool"])
+def test_worker_processes_give_the_same_outputs(first_run, sample_data, tmp_path, runner):
+    """Chunks of 8 on worker processes (Dask's LocalCluster, or the local process pool that `ehrgen run` uses for
+    batches of several chunks) give the outcomes and stage files of the one-process run."""
+    from prefect.task_runners import ProcessPoolTaskRunner
+
     from flows.common import task_runner
     from flows.pgx_pipeline import pgx_pipeline
 
     work, _ = first_run
-    dwork = tmp_path / "dask"
-    state = pgx_pipeline.with_options(task_runner=task_runner("local"))(
+    dwork = tmp_path / runner
+    tr = task_runner("local") if runner == "dask" else task_runner(None, chunks=3, workers=2)
+    assert runner == "dask" or isinstance(tr, ProcessPoolTaskRunner)
+    state = pgx_pipeline.with_options(task_runner=tr)(
         input_dir=str(sample_data), work_dir=str(dwork), chunk_size=8, return_state=True)
     assert state.name == "Partially Failed"
     a, b = _outcomes(work), _outcomes(dwork)  # a: last written by the re-interpretation (stored calls only)

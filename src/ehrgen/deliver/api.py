@@ -41,8 +41,8 @@ from ehrgen.store.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
+OUTBOX_BATCH = 200  # patients per ledger transaction when the outbox is the only target
 # artefact kinds each target must receive; a missing one is an export problem and is reported
-OUTBOX_BATCH = 200
 _REQUIRED = {OutboxTarget: ("fhir-bundle", "oru"), FhirTarget: ("fhir-bundle",), MllpTarget: ("oru",)}
 _FILE_FOR = {"fhir-bundle": "{}.bundle.json", "oru": "{}.oru.hl7"}
 

@@ -20,8 +20,8 @@ from ehrgen.pipeline.context import Context, load_context
 from ehrgen.pipeline.outcome import SampleOutcome
 from ehrgen.pipeline.plan import Chunk
 from ehrgen.errors import InputError
-from ehrgen.pipeline.stages import (NeedsWork, _reason, bundle_options, call_job, export_sample, interpret_sample_signed, quick_skip,
-                                    rec_counts)
+from ehrgen.pipeline.stages import (NeedsWork, _reason, bundle_options, call_job, export_sample,
+                                    interpret_sample_signed, quick_skip, rec_counts)
 from ehrgen.pipeline.workdir import RunDirs, fingerprint, read_state, state_path
 from ehrgen.rules.batch import recommendations_tsv
 from ehrgen.rules.model import Recommendation
@@ -451,8 +451,6 @@ def unchanged_run(p: Any, cfg: RunConfig, input_dir: str) -> list[SampleOutcome]
     (per the ledger), record the run's files as the flow would and return its outcomes, every one "unchanged".
     None as soon as anything needs work (a changed input, a failed sample to retry, a withdrawal, a delivery
     still owed): then the flow runs as usual. Nothing is computed, written or delivered before that answer."""
-    from ehrgen.pipeline.stages import NeedsWork
-
     if p.errors or not p.chunks:
         return None
     note_consent(cfg)  # what the flow does first (idempotent): a withdrawn patient then makes this None below
