@@ -2,7 +2,7 @@
 """Real-cohort benchmark: the 3,202 people of the 1000 Genomes PGx extract, and replicates of it.
 
     python bench/bench_cohort.py [call] [run] [rerun] [stages] [scale] [--vcf PATH] [--out bench/out/cohort]
-    python bench/bench_cohort.py replicate --n 20000 [call] [run]   # generate (streamed) and measure
+    python bench/bench_cohort.py replicate [call] [run] --n 20000   # generate (streamed) and measure
 
 Measures whole processes (what a user waits for), each with its wall time, CPU time and peak RSS (from
 wait4 on the child, so the figures are the process's own):
@@ -19,7 +19,7 @@ Prints figures and `uptime` before and after; asserts nothing (never a timed tes
 
 The replicate (bench/gen_replicate.py) copies every genotype column k times with new sample ids
 (`<id>~r<k>`), streamed record by record into a gzip file, so disk use is the compressed output only.
-The 200,000-person run: `python bench/bench_cohort.py replicate --n 200000 call run` (not run by default).
+The 200,000-person run: `python bench/bench_cohort.py replicate call run --n 200000` (not run by default).
 Synthetic medications (a seeded ~25% on common PGx drugs) feed the cohort summary's "taking an affected drug"
 share: they are NOT real prescriptions of the 1000 Genomes donors.
 """
