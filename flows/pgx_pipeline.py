@@ -6,6 +6,7 @@ and a delivery task with retries behind each chunk. Final state: Completed, Comp
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,21 @@ def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool
 def _run_submitted(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool, total: int, started: float,
                    bar: Any) -> list[SampleOutcome]:
     log = get_run_logger()
-    chunk_futs = [process_chunk.submit(ch, cfg) for ch in chunks]
-    deliver_futs = [deliver.submit(cfg, f) for f in chunk_futs] if do_deliver else [None] * len(chunks)
+    # a window of chunks in flight, not all of them at once: worker processes take tasks first come, first served,
+    # so a delivery submitted behind every chunk would wait for the whole batch; this way each chunk's patients
+    # reach the EHR while later chunks are still being processed
+    window = (os.cpu_count() or 2) + 1
+    chunk_futs: list[Any] = [None] * len(chunks)
+    deliver_futs: list[Any] = [None] * len(chunks)
+
+    def submit(i: int) -> None:
+        if i < len(chunks):
+            chunk_futs[i] = process_chunk.submit(chunks[i], cfg)
+            if do_deliver:
+                deliver_futs[i] = deliver.submit(cfg, chunk_futs[i])
+
+    for i in range(min(window, len(chunks))):
+        submit(i)
     outcomes: list[SampleOutcome] = []
 
     def advance(ch: Chunk, n: int) -> None:
@@ -53,14 +67,17 @@ def _run_submitted(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: 
         log.info("progress: %d of %d sample(s) (%d of %d chunk(s)), %.1f samples/s, about %.0f s left", done,
                  total, n, len(chunks), rate, eta)
 
-    for n, (ch, cf, df) in enumerate(zip(chunks, chunk_futs, deliver_futs), 1):
+    for n, ch in enumerate(chunks, 1):
+        cf, df = chunk_futs[n - 1], deliver_futs[n - 1]
         try:
             got = cf.result()
         except Exception as exc:
             log.error("chunk %d crashed (%s)", ch.index, exc.__class__.__name__)
             outcomes += _crashed(ch, exc)
+            submit(n - 1 + window)
             advance(ch, n)
             continue
+        submit(n - 1 + window)  # this chunk's slot is free
         if df is not None:
             try:
                 got = df.result()
