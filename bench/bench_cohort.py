@@ -195,7 +195,6 @@ def bench_stages(batch: Path, out: Path, limit: int | None) -> dict:
     import ehrgen.pipeline.run as run
     import ehrgen.report.clinician as report
     import ehrgen.report.people as people
-    import ehrgen.pipeline.stages as stages
 
     if limit:
         sub = out / f"batch-{limit}"
@@ -226,8 +225,8 @@ def bench_stages(batch: Path, out: Path, limit: int | None) -> dict:
     wrap(deliver_api, "deliver_dir", "deliver (outbox, ledger)")
     wrap(run, "finish_run", "run files (tsv, summaries)")
     wrap(people, "write_for_patient", "patient summary + wallet card")
-    wrap(stages, "interpret_sample", "interpret stage (rules + recommendations.json)")
-    wrap(stages, "export_sample", "export stage (all of the export files)")
+    wrap(run, "interpret_sample_signed", "interpret stage (rules + recommendations.json)")
+    wrap(run, "export_sample", "export stage (all of the export files)")
     import ehrgen.rules.engine as engine
     wrap(engine, "interpret", "interpret (rules)")
     work = out / "work-stages"

@@ -52,10 +52,8 @@ def _loads(data: bytes):
             import orjson
 
             return orjson.loads(data)
-        except ImportError:
-            pass
-        except ValueError:
-            pass  # fall through: json gives the reason
+        except (ImportError, ValueError):
+            pass  # no orjson, or not JSON to it: json decides, and gives the reason
     return json.loads(data)
 
 

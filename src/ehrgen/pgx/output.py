@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -114,12 +115,21 @@ def tsv_rows(calls: SampleCalls) -> Iterable[dict[str, str]]:
         }
 
 
+CALLS_TSV_HEADER = "\t".join(CALLS_TSV_COLUMNS) + "\n"
+
+
+def calls_tsv_rows(calls: SampleCalls) -> str:
+    """calls.tsv's rows for one sample, without the header (kept in the pipeline's per-sample digests)."""
+    buf = io.StringIO()
+    csv.DictWriter(buf, fieldnames=CALLS_TSV_COLUMNS, delimiter="\t", lineterminator="\n").writerows(tsv_rows(calls))
+    return buf.getvalue()
+
+
 def write_calls_tsv(all_calls: Iterable[SampleCalls], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tsv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=CALLS_TSV_COLUMNS, delimiter="\t", lineterminator="\n")
-        w.writeheader()
+        fh.write(CALLS_TSV_HEADER)
         for calls in all_calls:
-            w.writerows(tsv_rows(calls))
+            fh.write(calls_tsv_rows(calls))
     os.replace(tmp, path)

@@ -9,40 +9,22 @@ the same bytes either way (tests/flows/test_fastpath_identity.py runs both)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ehrgen.pgx.model import SampleCalls
-from ehrgen.pgx.output import CALLS_TSV_COLUMNS, atomic_write_text, json_text, read_json, tsv_rows
-from ehrgen.rules.model import RECOMMENDATION_COLUMNS, Recommendation
+from ehrgen.pgx.output import atomic_write_text, calls_tsv_rows, json_text, read_json
+from ehrgen.rules.batch import recommendation_rows
+from ehrgen.rules.model import Recommendation
 
 SCHEMA = "ehrgen.digest/1"
-
-
-def calls_rows(calls: SampleCalls) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CALLS_TSV_COLUMNS, delimiter="\t", lineterminator="\n")
-    w.writerows(tsv_rows(calls))
-    return buf.getvalue()
-
-
-def rec_rows(recs: list[Recommendation]) -> str:
-    """recommendations.tsv's rows for these records (what rules.batch.recommendations_tsv writes, less the
-    header): a plain csv writer over the columns, as DictWriter would write them."""
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    cols = list(RECOMMENDATION_COLUMNS)
-    w.writerows([row[k] for k in cols] for row in (r.row() for r in recs))
-    return buf.getvalue()
 
 
 def build_digest(calls: SampleCalls, recs: list[Recommendation], patient: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA, "sample": calls.sample, "patient": patient,
-        "calls_tsv": calls_rows(calls), "recommendations_tsv": rec_rows(recs),
+        "calls_tsv": calls_tsv_rows(calls), "recommendations_tsv": recommendation_rows(recs),
         # what the cohort summary counts: per gene the labels' inputs, and the actionable records
         "genes": {g: [c.status, c.source, c.phenotype, c.diplotype_text] for g, c in calls.genes.items()},
         "actionable": [[r.drug, r.alert, r.source, r.population, r.rule_id, r.patient, r.sample]

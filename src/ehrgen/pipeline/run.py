@@ -323,6 +323,18 @@ def finish_run(cfg: RunConfig, outcomes: list[SampleOutcome], input_dir: str | N
     return dirs.outcomes
 
 
+def _read_stage_files(dirs: RunDirs, sample: str) -> tuple[Any, list[Recommendation]] | None:
+    """A sample's stored calls and recommendations for a digest, or None when either cannot be read (a digest
+    needs both)."""
+    stem = safe_name(sample)
+    try:
+        calls = read_sample_calls(dirs.calls / f"{stem}.calls.json")
+        doc = read_json(dirs.recommendations / f"{stem}.recommendations.json")
+        return calls, [Recommendation.from_dict(r) for r in doc["recommendations"]]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def _write_tables_from_stage_files(dirs: RunDirs, ok: list[SampleOutcome], ctx: Context) -> None:
     """The straightforward path: parse every sample's calls.json and recommendations.json again."""
     calls = []
@@ -349,30 +361,26 @@ def _write_tables_from_digests(dirs: RunDirs, ok: list[SampleOutcome], ctx: Cont
     older ehrgen) is read the straightforward way."""
     import os
 
-    from ehrgen.pgx.output import CALLS_TSV_COLUMNS
+    from ehrgen.pgx.output import CALLS_TSV_HEADER
     from ehrgen.pipeline.digest import build_digest, cohort_inputs, digest_path, read_digest
-    from ehrgen.rules.model import RECOMMENDATION_COLUMNS
+    from ehrgen.rules.batch import RECOMMENDATIONS_TSV_HEADER
 
     actionable: list = []  # filled while the people are walked; the summary reads it only after them
     ct, rt = dirs.root / "calls.tsv.tmp", dirs.root / "recommendations.tsv.tmp"
     walked = 0
     with ct.open("w", encoding="utf-8", newline="") as cf, rt.open("w", encoding="utf-8", newline="") as rf:
-        cf.write("\t".join(CALLS_TSV_COLUMNS) + "\n")
-        rf.write("\t".join(RECOMMENDATION_COLUMNS) + "\n")
+        cf.write(CALLS_TSV_HEADER)
+        rf.write(RECOMMENDATIONS_TSV_HEADER)
 
         def people():
             nonlocal walked
             for o in ok:
-                stem = safe_name(o.sample)
-                doc = read_digest(digest_path(dirs.recommendations, stem))
+                doc = read_digest(digest_path(dirs.recommendations, safe_name(o.sample)))
                 if doc is None:
-                    try:
-                        sc = read_sample_calls(dirs.calls / f"{stem}.calls.json")
-                        rd = read_json(dirs.recommendations / f"{stem}.recommendations.json")
-                        recs = [Recommendation.from_dict(r) for r in rd["recommendations"]]
-                    except (OSError, ValueError, KeyError):
+                    got = _read_stage_files(dirs, o.sample)
+                    if got is None:
                         continue
-                    doc = build_digest(sc, recs, o.patient)
+                    doc = build_digest(*got, o.patient)
                 cf.write(doc["calls_tsv"])
                 rf.write(doc["recommendations_tsv"])
                 c, a = cohort_inputs(doc)

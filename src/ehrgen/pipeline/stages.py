@@ -168,11 +168,6 @@ def signature(recs: list[Recommendation]) -> str:
     return fingerprint("recs", rows)
 
 
-def interpret_sample(calls: SampleCalls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs,
-                     outcome: SampleOutcome, source: str = "both") -> list[Recommendation]:
-    return interpret_sample_signed(calls, patient, calls_fp, ctx, dirs, outcome, source)[0]
-
-
 def interpret_sample_signed(calls: SampleCalls, patient: str, calls_fp: str, ctx: Context, dirs: RunDirs,
                             outcome: SampleOutcome, source: str = "both") -> tuple[list[Recommendation], str | None]:
     """The records and, when they were computed afresh, their signature (so export need not compute it again;

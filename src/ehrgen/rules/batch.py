@@ -43,14 +43,21 @@ def safe_file_stem(ident: str) -> str:
     return _UNSAFE.sub("_", ident)[:128] or "_"
 
 
-def recommendations_tsv(recs: list[Recommendation]) -> str:
+RECOMMENDATIONS_TSV_HEADER = "\t".join(RECOMMENDATION_COLUMNS) + "\n"
+
+
+def recommendation_rows(recs: list[Recommendation]) -> str:
+    """recommendations.tsv's rows for these records, without the header (the pipeline's per-sample digests keep
+    them, and a batch's table is the header plus each sample's rows)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(RECOMMENDATION_COLUMNS), delimiter="\t", lineterminator="\n",
-                       quoting=csv.QUOTE_MINIMAL)
-    w.writeheader()
-    for r in recs:
-        w.writerow(r.row())
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    cols = list(RECOMMENDATION_COLUMNS)
+    w.writerows([row[k] for k in cols] for row in (r.row() for r in recs))
     return buf.getvalue()
+
+
+def recommendations_tsv(recs: list[Recommendation]) -> str:
+    return RECOMMENDATIONS_TSV_HEADER + recommendation_rows(recs)
 
 
 def read_calls_dir(calls_dir: Path) -> tuple[list[SampleCalls], list[str]]:
