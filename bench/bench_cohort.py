@@ -13,6 +13,8 @@ wait4 on the child, so the figures are the process's own):
   rerun   the same `ehrgen run` again with nothing changed (every stage skipped by its fingerprint)
   scale   one process vs a local pool of 2 worker processes vs Dask (`--dask local`, 2 workers) on
           --scale-samples people (default 1,000)
+  ahead   the calling stage of `run` alone: every chunk reading its own samples (pipeline.call_group 0) vs the
+          call-ahead groups (one read of the file per 10,000 samples); wall, CPU and peak RSS of each
   stages  per-stage seconds of the same work in this process, without Prefect (ehrgen.pipeline.run.run_local
           with timers around call / interpret / report / FHIR / ORU / delivery); --stage-samples bounds it
 Prints figures and `uptime` before and after; asserts nothing (never a timed test).
@@ -242,15 +244,53 @@ def bench_stages(batch: Path, out: Path, limit: int | None) -> dict:
     return {"samples": n, "total_s": total, "stages": totals}
 
 
+def bench_ahead(batch: Path, out: Path, group: int | None = None) -> dict:
+    """The calling stage of a batch run alone (plan, then every chunk's call_job), with each chunk reading its own
+    samples (call_group 0) and with the call-ahead groups (the default): each in a child process, for its RSS."""
+    if group is None:
+        res = {}
+        for g in (0, 10000):
+            cmd = [sys.executable, __file__, "ahead", "--out", str(out), "--ahead-group", str(g)]
+            if (out / "batch" / "manifest.csv").is_file():
+                r = timed(cmd, out / "logs" / f"ahead-{g}.log")
+                r["printed"] = [ln for ln in Path(r["log"]).read_text().splitlines() if " samples called in " in ln]
+                print(f"call stage, call_group {g}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "
+                      f"peak RSS {r['rss_mb']:.0f} MB  {r['printed']}", flush=True)
+                res[str(g)] = r
+        return res
+    from ehrgen.pipeline import run
+    from ehrgen.pipeline.plan import plan
+    from ehrgen.pipeline.stages import call_job
+
+    work = out / f"work-ahead-{group}"
+    shutil.rmtree(work, ignore_errors=True)
+    cfg = run.RunConfig(work_dir=str(work), run_name="ahead")
+    cfg.settings.pipeline.call_group = group
+    p = plan(batch, 500, None)
+    cfg.clinical = p.clinical
+    t0 = time.perf_counter()
+    run.call_all_ahead(p.chunks, cfg)
+    t1 = time.perf_counter()
+    ctx, dirs, n = run._context(cfg), cfg.dirs.make(), 0
+    for ch in p.chunks:
+        for job in ch.jobs:
+            n += sum(c.calls is not None or c.stored is not None for c in call_job(job, ctx, dirs, cfg.settings.calling))
+    t2 = time.perf_counter()
+    print(f"{n} samples called in {len(p.chunks)} chunks: ahead {t1 - t0:.1f} s, chunks {t2 - t1:.1f} s")
+    shutil.rmtree(work, ignore_errors=True)
+    return {}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", nargs="*", default=["call", "run", "rerun", "stages"],
-                    help="call run rerun stages scale replicate")
+                    help="call run rerun stages scale ahead replicate")
     ap.add_argument("--vcf", type=Path, default=DENSE)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "cohort")
     ap.add_argument("--n", type=int, default=20000, help="people in the replicate")
     ap.add_argument("--stage-samples", type=int, default=None, help="bound the in-process stage timing")
     ap.add_argument("--scale-samples", type=int, default=1000, help="people in the `scale` comparison")
+    ap.add_argument("--ahead-group", type=int, default=None, help=argparse.SUPPRESS)  # `ahead`'s child process
     ap.add_argument("--with-pdf", action="store_true",
                     help="keep the configured PDF engine and the card PNG (headless Chromium: about a second per "
                          "document, so a biobank run renders them on demand instead); default: both off for the "
@@ -300,6 +340,11 @@ def main() -> None:
             figures["scale"] = bench_scale(sub, one, out, min(args.scale_samples, n))
         if "stages" in what:
             figures["stages"] = bench_stages(batch, out, args.stage_samples)
+    if "ahead" in what:
+        batch = out / "batch"
+        if not (batch / "manifest.csv").is_file():
+            make_batch(batch, vcf, samples)
+        figures["ahead"] = bench_ahead(batch, out, args.ahead_group)
     figures["load_after"] = uptime()
     print(f"# after: {figures['load_after']}")
     (out / "figures.json").write_text(json.dumps(figures, indent=1) + "\n")

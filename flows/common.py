@@ -25,8 +25,8 @@ from prefect.states import Completed, Failed, State
 
 from ehrgen.deliver.model import QUEUED
 from ehrgen.pipeline.outcome import SampleOutcome, attention_first, summarise, withdrawn_note
-from ehrgen.pipeline.plan import Chunk
-from ehrgen.pipeline.run import RunConfig, deliver_run, reinterpret_samples, run_chunk
+from ehrgen.pipeline.plan import Chunk, VcfJob
+from ehrgen.pipeline.run import RunConfig, call_ahead, deliver_run, reinterpret_samples, run_chunk
 
 DELIVERY_RETRIES = 2
 PARTIAL = "Partially Failed"  # the state name the UI shows for a completed run with failed samples
@@ -40,6 +40,12 @@ class TransientDeliveryError(RuntimeError):
 def process_chunk(chunk: Chunk, cfg: RunConfig) -> list[SampleOutcome]:
     """Call -> interpret -> export for one chunk of samples (a chunk reads each of its VCFs once)."""
     return run_chunk(chunk, cfg)
+
+
+@task(name="call-ahead", task_run_name="call-ahead-{index}", cache_policy=NO_CACHE, persist_result=False)
+def call_ahead_group(index: int, job: VcfJob, cfg: RunConfig) -> list[str]:
+    """Call one group of a big multi-sample VCF (one read of the file) before the chunks run."""
+    return call_ahead(job, cfg)
 
 
 @task(name="reinterpret-chunk", task_run_name="reinterpret-{index}", cache_policy=NO_CACHE, persist_result=False)

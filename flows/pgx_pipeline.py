@@ -14,11 +14,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from ehrgen.pipeline.outcome import SampleOutcome
-from ehrgen.pipeline.plan import DEFAULT_CHUNK, Chunk, plan
+from ehrgen.pipeline.plan import DEFAULT_CHUNK, Chunk, call_groups, mark_called_ahead, plan
 from ehrgen.pipeline import progress
 from ehrgen.pipeline.run import RunConfig, finish_run, note_consent, plan_errors
-from flows.common import (api_shared_with_workers, deliver, final_state, process_chunk, progress_start,
-                          progress_update, publish, publish_cohort)
+from flows.common import (api_shared_with_workers, call_ahead_group, deliver, final_state, process_chunk,
+                          progress_start, progress_update, publish, publish_cohort)
 
 
 def _crashed(ch: Chunk, exc: BaseException) -> list[SampleOutcome]:
@@ -33,7 +33,29 @@ def run_chunks(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool
     started = time.monotonic()
     bar = progress_start(f"{title}: 0 of {total} sample(s) done")
     with api_shared_with_workers():
+        _call_ahead(chunks, cfg)
         return _run_submitted(chunks, cfg, title, do_deliver, total, started, bar)
+
+
+def _call_ahead(chunks: list[Chunk], cfg: RunConfig) -> None:
+    """Big multi-sample VCFs are called in groups first (one read of the file per group, the groups in parallel);
+    the chunks then find their samples' calls stored. A group that crashes costs only time: its chunks call
+    their own samples, and report any failure."""
+    groups = call_groups(chunks, cfg.settings.pipeline.call_group)
+    if not groups:
+        return
+    log = get_run_logger()
+    t0 = time.monotonic()
+    futs = [call_ahead_group.submit(i, job, cfg) for i, job in enumerate(groups)]
+    called: set[str] = set()
+    for i, fut in enumerate(futs):
+        try:
+            called.update(fut.result())
+        except Exception as exc:
+            log.error("call-ahead group %d crashed (%s): its chunks call their own samples", i,
+                      exc.__class__.__name__)
+    mark_called_ahead(chunks, called)
+    log.info("called %d sample(s) ahead in %d group(s) in %.1f s", len(called), len(groups), time.monotonic() - t0)
 
 
 def _run_submitted(chunks: list[Chunk], cfg: RunConfig, title: str, do_deliver: bool, total: int, started: float,

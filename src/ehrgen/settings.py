@@ -110,6 +110,10 @@ class PipelineSettings(BaseModel):
     # 1 keeps every chunk in the flow's own process (threads), as small runs do anyway (a worker's start-up
     # costs a few seconds)
     workers: int = Field(0, ge=0)
+    # a multi-sample VCF spread over several chunks is called ahead in groups of up to this many samples (one read
+    # of the file per group; about 30 MB of memory per 1,000 samples), so a 200,000-person cohort file is read 20
+    # times instead of once per chunk of 500 (htslib parses every column of every line on each read); 0 = off
+    call_group: int = Field(10000, ge=0)
 
 
 class Settings(BaseModel):

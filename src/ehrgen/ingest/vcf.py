@@ -274,15 +274,17 @@ def _read_genotypes(path: Path | str, definitions: Definitions, samples: list[st
     if not all_samples:
         raise InputError(str(path), "has no samples (no genotype columns after FORMAT)")
     if samples:
-        unknown = [s for s in samples if s not in all_samples]
+        in_file = set(all_samples)
+        unknown = [s for s in samples if s not in in_file]
         if unknown:
             raise InputError(str(path), f"sample(s) not found: {', '.join(unknown)} "
                                         f"(file has {len(all_samples)} sample(s))")
         vcf.set_samples(samples)
         chosen = list(samples)
         # cyvcf2 returns columns in file order after set_samples
-        order = [s for s in all_samples if s in set(samples)]
-        reorder = np.array([order.index(s) for s in chosen])
+        wanted = set(samples)  # built once: 200,000 samples made the per-element set and list.index quadratic
+        rank = {s: i for i, s in enumerate(s for s in all_samples if s in wanted)}
+        reorder = np.array([rank[s] for s in chosen])
     else:
         chosen, reorder = all_samples, None
     n = len(chosen)

@@ -51,6 +51,8 @@ class VcfJob:
 class Chunk:
     index: int
     jobs: list[VcfJob] = field(default_factory=list)
+    # samples whose calls a call-ahead group (call_groups) stored during this run: not "skipped" in their outcome
+    called_ahead: frozenset[str] = frozenset()
 
     @property
     def size(self) -> int:
@@ -157,6 +159,28 @@ def pack(jobs: list[VcfJob], chunk_size: int = DEFAULT_CHUNK) -> list[Chunk]:
     if current.jobs:
         chunks.append(current)
     return chunks
+
+
+def call_groups(chunks: list[Chunk], group_size: int) -> list[VcfJob]:
+    """The VCFs whose samples are spread over several chunks, regrouped in jobs of up to group_size samples (in
+    plan order), to be called before the chunks run: each chunk would otherwise read the whole file again for its
+    own samples, which grows as N x N / chunk size. Empty when group_size is 0 or no VCF spans two chunks."""
+    if group_size <= 0:
+        return []
+    samples: dict[str, list[SampleJob]] = {}
+    chunks_of: dict[str, set[int]] = {}
+    for ch in chunks:
+        for j in ch.jobs:
+            if j.samples is not None:
+                samples.setdefault(j.vcf, []).extend(j.samples)
+                chunks_of.setdefault(j.vcf, set()).add(ch.index)
+    return [VcfJob(vcf, s[i:i + group_size]) for vcf, s in samples.items() if len(chunks_of[vcf]) > 1
+            for i in range(0, len(s), group_size)]
+
+
+def mark_called_ahead(chunks: list[Chunk], called: set[str]) -> None:
+    for ch in chunks:
+        ch.called_ahead = frozenset(s.sample for j in ch.jobs for s in (j.samples or []) if s.sample in called)
 
 
 def plan(input_dir: Path | str, chunk_size: int = DEFAULT_CHUNK, clinical: Path | str | None = None) -> Plan:

@@ -18,7 +18,7 @@ from ehrgen import fastpath
 from ehrgen.pipeline import progress
 from ehrgen.pipeline.context import Context, load_context
 from ehrgen.pipeline.outcome import SampleOutcome
-from ehrgen.pipeline.plan import Chunk
+from ehrgen.pipeline.plan import Chunk, VcfJob, call_groups, mark_called_ahead
 from ehrgen.errors import InputError
 from ehrgen.pipeline.stages import (NeedsWork, _reason, bundle_options, call_job, export_sample,
                                     interpret_sample_signed, quick_skip, rec_counts)
@@ -135,6 +135,22 @@ def write_people_outputs_for(calls, outcome: SampleOutcome, ctx: Context, cfg: R
         log.warning("patient summary / wallet card not written for a sample (%s)", exc.__class__.__name__)
 
 
+def call_ahead(job: VcfJob, cfg: RunConfig) -> list[str]:
+    """Call and store one group of a big multi-sample VCF (one read of the file) before the chunks run; returns
+    the samples called now. Nothing else is kept: the chunks find the stored calls, and a sample that failed here
+    has none stored, so its chunk calls it again and reports the failure as usual."""
+    called = call_job(job, _context(cfg), cfg.dirs.make(), cfg.settings.calling)
+    return [c.outcome.sample for c in called if c.calls is not None]
+
+
+def call_all_ahead(chunks: list[Chunk], cfg: RunConfig) -> None:
+    """In this process: every call-ahead group of the batch (run_local; the flow submits them as tasks)."""
+    called: set[str] = set()
+    for job in call_groups(chunks, cfg.settings.pipeline.call_group):
+        called.update(call_ahead(job, cfg))
+    mark_called_ahead(chunks, called)
+
+
 def run_chunk(chunk: Chunk, cfg: RunConfig, dry: bool = False) -> list[SampleOutcome]:
     """Call, interpret and export every sample in the chunk. Returns one outcome per sample.
     dry: compute and write nothing; raise stages.NeedsWork as soon as one sample is not up to date."""
@@ -145,6 +161,8 @@ def run_chunk(chunk: Chunk, cfg: RunConfig, dry: bool = False) -> list[SampleOut
     for job in chunk.jobs:
         for c in call_job(job, ctx, dirs, cfg.settings.calling, dry=dry):
             o = c.outcome
+            if o.sample in chunk.called_ahead and o.skipped[-1:] == ["call"]:
+                o.skipped.pop()  # called in this run, by its call-ahead group
             outcomes.append(o)
             if not dry:
                 progress.report(chunk.index, len(outcomes) - 1)  # the samples before this one are done
@@ -484,6 +502,7 @@ def run_local(input_dir: str | Path, cfg: RunConfig, chunk_size: int = 500, deli
     if cfg.clinical is None:
         cfg.clinical = p.clinical
     note_consent(cfg)
+    call_all_ahead(p.chunks, cfg)
     outcomes = [o for ch in p.chunks for o in run_chunk(ch, cfg)]
     outcomes += plan_errors(p)
     if deliver:
