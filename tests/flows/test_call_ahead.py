@@ -74,3 +74,29 @@ def test_a_sample_the_group_cannot_call_is_reported_by_its_chunk(tmp_path, froze
     outcomes = {o.sample: o for o in _run(batch, tmp_path / "work", frozen, 6, count_reads)}
     assert outcomes["NOT-IN-VCF"].failed and "sample not found" in outcomes["NOT-IN-VCF"].reason
     assert sum(o.status == "delivered" for o in outcomes.values()) == 10
+
+
+def test_the_flow_calls_ahead_on_worker_processes_and_writes_the_same_stage_files(tmp_path, frozen, monkeypatch,
+                                                                                 capfd):
+    """The pgx-pipeline flow submits the groups as tasks on the local process pool before the chunks."""
+    import json
+
+    from flows.common import task_runner
+    from flows.pgx_pipeline import pgx_pipeline
+
+    batch = _cohort_batch(tmp_path / "batch", 12)
+    _run(batch, tmp_path / "per-chunk", frozen, 0, [])
+    monkeypatch.setenv("EHRGEN_PIPELINE__CALL_GROUP", "5")
+    monkeypatch.setenv("EHRGEN_REPORT__CARD_SIGNING_KEY", str(frozen))
+    state = pgx_pipeline.with_options(task_runner=task_runner(None, chunks=3, workers=2))(
+        input_dir=str(batch), work_dir=str(tmp_path / "flow"), run_name="run", chunk_size=4, return_state=True)
+    assert state.is_completed()
+    assert "called 12 sample(s) ahead in 3 group(s)" in "".join(capfd.readouterr())  # Prefect's console log
+    outcomes = json.loads((tmp_path / "flow" / "run" / "outcomes.json").read_text())
+    rows = outcomes["samples"] if isinstance(outcomes, dict) else outcomes
+    assert len(rows) == 12 and not any("call" in (r.get("skipped") or []) for r in rows)
+    for stage in ("calls", "recommendations"):
+        a, b = tmp_path / "per-chunk" / "run" / stage, tmp_path / "flow" / "run" / stage
+        names = sorted(p.name for p in a.glob("*.json"))
+        assert names and names == sorted(p.name for p in b.glob("*.json"))
+        assert all((a / n).read_bytes() == (b / n).read_bytes() for n in names), stage
