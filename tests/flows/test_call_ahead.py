@@ -77,13 +77,15 @@ def test_a_sample_the_group_cannot_call_is_reported_by_its_chunk(tmp_path, froze
 
 
 def test_the_flow_calls_ahead_on_worker_processes_and_writes_the_same_stage_files(tmp_path, frozen, monkeypatch,
-                                                                                 capfd):
+                                                                                 capfd, caplog):
     """The pgx-pipeline flow submits the groups as tasks on the local process pool before the chunks."""
     import json
+    import logging
 
     from flows.common import task_runner
     from flows.pgx_pipeline import pgx_pipeline
 
+    caplog.set_level(logging.INFO)
     batch = _cohort_batch(tmp_path / "batch", 12)
     _run(batch, tmp_path / "per-chunk", frozen, 0, [])
     monkeypatch.setenv("EHRGEN_PIPELINE__CALL_GROUP", "5")
@@ -91,7 +93,8 @@ def test_the_flow_calls_ahead_on_worker_processes_and_writes_the_same_stage_file
     state = pgx_pipeline.with_options(task_runner=task_runner(None, chunks=3, workers=2))(
         input_dir=str(batch), work_dir=str(tmp_path / "flow"), run_name="run", chunk_size=4, return_state=True)
     assert state.is_completed()
-    assert "called 12 sample(s) ahead in 3 group(s)" in "".join(capfd.readouterr())  # Prefect's console log
+    # the flow's log line, on Prefect's console handler or, when pytest has taken the logs over, in caplog
+    assert "called 12 sample(s) ahead in 3 group(s)" in caplog.text + "".join(capfd.readouterr())
     outcomes = json.loads((tmp_path / "flow" / "run" / "outcomes.json").read_text())
     rows = outcomes["samples"] if isinstance(outcomes, dict) else outcomes
     assert len(rows) == 12 and not any("call" in (r.get("skipped") or []) for r in rows)
