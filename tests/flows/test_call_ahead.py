@@ -28,7 +28,7 @@ def test_groups_cover_only_files_that_span_chunks_in_plan_order():
     assert call_groups([Chunk(0, [VcfJob("scan.vcf", None)])], 10) == []  # every sample of a file: one job
 
 
-def _run(batch: Path, work: Path, key: Path, group: int, reads: list[int]) -> list:
+def _run(batch: Path, work: Path, key: Path, group: int) -> list:
     s = _settings(key)
     s.pipeline.call_group = group
     return run_local(batch, RunConfig(work_dir=str(work), run_name="run", settings=s), chunk_size=4)
@@ -51,16 +51,16 @@ def count_reads(monkeypatch):
 
 def test_call_ahead_reads_the_file_once_per_group_and_writes_the_same_files(tmp_path, frozen, count_reads):
     batch = _cohort_batch(tmp_path / "batch", 22)
-    _run(batch, tmp_path / "per-chunk", frozen, 0, count_reads)
+    _run(batch, tmp_path / "per-chunk", frozen, 0)
     assert count_reads == [4, 4, 4, 4, 4, 2]  # six chunks: six reads of the whole file
     count_reads.clear()
-    outcomes = _run(batch, tmp_path / "ahead", frozen, 10, count_reads)
+    outcomes = _run(batch, tmp_path / "ahead", frozen, 10)
     assert count_reads == [10, 10, 2]  # three groups, and no chunk read it again
     assert {o.status for o in outcomes} == {"delivered"} and not any("call" in o.skipped for o in outcomes)
     _assert_same(_tree(tmp_path / "ahead"), _tree(tmp_path / "per-chunk"))
 
     count_reads.clear()
-    again = _run(batch, tmp_path / "ahead", frozen, 10, count_reads)
+    again = _run(batch, tmp_path / "ahead", frozen, 10)
     assert count_reads == []  # every call stored and up to date: no group reads the file
     assert all("call" in o.skipped for o in again)
 
@@ -71,7 +71,7 @@ def test_a_sample_the_group_cannot_call_is_reported_by_its_chunk(tmp_path, froze
     rows = manifest.read_text().splitlines()
     rows.insert(3, "NOT-IN-VCF,BP9999,vcf/1kgp-pgx.dense.vcf.gz,")
     manifest.write_text("\n".join(rows) + "\n")
-    outcomes = {o.sample: o for o in _run(batch, tmp_path / "work", frozen, 6, count_reads)}
+    outcomes = {o.sample: o for o in _run(batch, tmp_path / "work", frozen, 6)}
     assert outcomes["NOT-IN-VCF"].failed and "sample not found" in outcomes["NOT-IN-VCF"].reason
     assert sum(o.status == "delivered" for o in outcomes.values()) == 10
 
@@ -87,7 +87,7 @@ def test_the_flow_calls_ahead_on_worker_processes_and_writes_the_same_stage_file
 
     caplog.set_level(logging.INFO)
     batch = _cohort_batch(tmp_path / "batch", 12)
-    _run(batch, tmp_path / "per-chunk", frozen, 0, [])
+    _run(batch, tmp_path / "per-chunk", frozen, 0)
     monkeypatch.setenv("EHRGEN_PIPELINE__CALL_GROUP", "5")
     monkeypatch.setenv("EHRGEN_REPORT__CARD_SIGNING_KEY", str(frozen))
     state = pgx_pipeline.with_options(task_runner=task_runner(None, chunks=3, workers=2))(
@@ -95,8 +95,7 @@ def test_the_flow_calls_ahead_on_worker_processes_and_writes_the_same_stage_file
     assert state.is_completed()
     # the flow's log line, on Prefect's console handler or, when pytest has taken the logs over, in caplog
     assert "called 12 sample(s) ahead in 3 group(s)" in caplog.text + "".join(capfd.readouterr())
-    outcomes = json.loads((tmp_path / "flow" / "run" / "outcomes.json").read_text())
-    rows = outcomes["samples"] if isinstance(outcomes, dict) else outcomes
+    rows = json.loads((tmp_path / "flow" / "run" / "outcomes.json").read_text())  # one object per sample
     assert len(rows) == 12 and not any("call" in (r.get("skipped") or []) for r in rows)
     for stage in ("calls", "recommendations"):
         a, b = tmp_path / "per-chunk" / "run" / stage, tmp_path / "flow" / "run" / stage
